@@ -38,6 +38,9 @@ typedef struct {
     int nswap_ev;
 } fx_t;
 
+static void wait_log(fx_t *fx, const char *name, uint64_t seq,
+                     const char *text);
+
 static void
 on_event(void *arg, const vmrt_event_t *ev)
 {
@@ -84,6 +87,7 @@ create_vm(fx_t *fx, const char *name, bool confirm)
     assert_int_equal(vmrt_vm_create(fx->rt, &m, swap_a_wasm, swap_a_wasm_len,
                                     err, sizeof(err)), 0);
     assert_int_equal(vmrt_vm_start(fx->rt, name, err, sizeof(err)), 0);
+    wait_log(fx, name, 0, "tick a");
 }
 
 static int
@@ -217,26 +221,62 @@ assert_disk_version(fx_t *fx, const char *v)
     free(text);
 }
 
-/* "other" logged at least two ticks since seq. */
+/* "other" logs at least two ticks since seq (waiting up to 5 s). */
 static void
 assert_other_ticks(fx_t *fx, uint64_t seq)
 {
     static char buf[LOG_BYTES];
     const char *p;
+    int i;
 
-    log_since(fx, "other", seq, buf, NULL);
-    assert_non_null(p = strstr(buf, "tick a"));
-    assert_non_null(strstr(p + 1, "tick a"));
+    for (i = 0; i < 1000; i++) {
+        log_since(fx, "other", seq, buf, NULL);
+        if ((p = strstr(buf, "tick a")) != NULL &&
+            strstr(p + 1, "tick a") != NULL)
+            return;
+        pl_sleep_ns(5000000);
+    }
+    fail_msg("\"other\" stopped ticking: \"%s\"", buf);
 }
 
+/*
+ * The last VMRT_EV_SWAP event starts with prefix, waiting up to 5 s for it:
+ * the swap state changes just before the event is sent, on another
+ * thread.  Never asserts while holding fx->lock (an assertion longjmps).
+ */
 static void
 assert_last_event(fx_t *fx, const char *prefix)
 {
-    pl_mutex_lock(&fx->lock);
-    assert_true(fx->nswap_ev > 0);
-    assert_true(strncmp(fx->swap_ev[fx->nswap_ev - 1], prefix,
-                        strlen(prefix)) == 0);
-    pl_mutex_unlock(&fx->lock);
+    char last[sizeof(fx->swap_ev[0])];
+    int i;
+
+    for (i = 0; i < 1000; i++) {
+        last[0] = '\0';
+        pl_mutex_lock(&fx->lock);
+        if (fx->nswap_ev > 0)
+            memcpy(last, fx->swap_ev[fx->nswap_ev - 1], sizeof(last));
+        pl_mutex_unlock(&fx->lock);
+        if (strncmp(last, prefix, strlen(prefix)) == 0)
+            return;
+        pl_sleep_ns(5000000);
+    }
+    fail_msg("last swap event \"%s\", want \"%s...\"", last, prefix);
+}
+
+/* Wait up to 5 s for `text` in the VM's log since seq. */
+static void
+wait_log(fx_t *fx, const char *name, uint64_t seq, const char *text)
+{
+    static char buf[LOG_BYTES];
+    int i;
+
+    for (i = 0; i < 1000; i++) {
+        log_since(fx, name, seq, buf, NULL);
+        if (strstr(buf, text) != NULL)
+            return;
+        pl_sleep_ns(5000000);
+    }
+    fail_msg("%s never logged \"%s\"", name, text);
 }
 
 /* ---- tests ---------------------------------------------------------- */
