@@ -126,6 +126,14 @@ vpk__sha256(const uint8_t *data, size_t len, uint8_t out[VPK_SHA256_LEN])
 }
 
 int
+vmf_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    if (data == NULL && len > 0)
+        return VPK_EINVAL;
+    return vpk__sha256(data, len, out);
+}
+
+int
 vpk__crypto_key_gen(char *priv_pem, size_t priv_cap, char *pub_pem,
                     size_t pub_cap)
 {

@@ -4,8 +4,9 @@
 #
 # run.sh BUILD_DIR SECONDS: run the libFuzzer targets for SECONDS in all:
 # fuzz_module for about half of it, fuzz_restore for a third, then fuzz_ctl
-# (the control protocol's frame + protobuf decoder) for a tenth and
-# fuzz_vpk (the signed package container) for a twentieth.
+# (the control protocol's frame + protobuf decoder) for a tenth,
+# fuzz_vpk (the signed package container) and fuzz_fleet (the
+# device-server protocol codec) for a twentieth each.
 #
 # BUILD_DIR is a build configured with -DVMF_WITH_FUZZ=ON and clang; the
 # target is built here if needed.  The seed corpus is every .wasm file that
@@ -22,10 +23,13 @@
 # fuzz_ctl keeps BUILD_DIR/fuzz/ctl-corpus and BUILD_DIR/fuzz/artifacts/ctl-.
 # fuzz_vpk seeds itself with packages (BUILD_DIR/fuzz/vpk-seeds) and keeps
 # BUILD_DIR/fuzz/vpk-corpus and BUILD_DIR/fuzz/artifacts/vpk-.
+# fuzz_fleet seeds itself with one message of each type
+# (BUILD_DIR/fuzz/fleet-seeds) and keeps BUILD_DIR/fuzz/fleet-corpus and
+# BUILD_DIR/fuzz/artifacts/fleet-.
 set -euo pipefail
 
 usage() {
-    sed -n '5,24p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '5,28p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 if [ $# -ne 2 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
@@ -40,14 +44,16 @@ spec_src=${VMF_SPEC_DIR:-$src/../shared/wasm-spec}
 fuzz=$build/fuzz
 
 cmake --build "$build" --target fuzz_module fuzz_restore fuzz_ctl fuzz_vpk \
-    -j2
+    fuzz_fleet -j2
 mkdir -p "$fuzz/corpus" "$fuzz/seeds" "$fuzz/artifacts" \
     "$fuzz/restore-corpus" "$fuzz/restore-seeds" "$fuzz/ctl-corpus" \
-    "$fuzz/vpk-corpus" "$fuzz/vpk-seeds"
+    "$fuzz/vpk-corpus" "$fuzz/vpk-seeds" "$fuzz/fleet-corpus" \
+    "$fuzz/fleet-seeds"
 restore_secs=$((secs / 3))
 ctl_secs=$((secs / 10))
 vpk_secs=$((secs / 20))
-module_secs=$((secs - restore_secs - ctl_secs - vpk_secs))
+fleet_secs=$((secs / 20))
+module_secs=$((secs - restore_secs - ctl_secs - vpk_secs - fleet_secs))
 
 # Seeds: reuse the spec build's .wasm files; convert a few ourselves if none.
 seed_from=""
@@ -112,5 +118,15 @@ if [ "$vpk_secs" -gt 0 ]; then
         -max_total_time="$vpk_secs" -max_len=4096 -rss_limit_mb=2048 \
         -timeout=20 -print_final_stats=1 \
         -artifact_prefix="$fuzz/artifacts/vpk-" || status=$?
+fi
+
+# Fleet protocol messages: decode as every type, re-encode, compare.
+if [ "$fleet_secs" -gt 0 ]; then
+    echo "fuzz: fuzz_fleet for ${fleet_secs}s"
+    VMF_FUZZ_FLEET_SEEDS=$fuzz/fleet-seeds \
+        "$build/bin/fuzz_fleet" "$fuzz/fleet-corpus" "$fuzz/fleet-seeds" \
+        -max_total_time="$fleet_secs" -max_len=8192 -rss_limit_mb=2048 \
+        -timeout=20 -print_final_stats=1 \
+        -artifact_prefix="$fuzz/artifacts/fleet-" || status=$?
 fi
 exit "$status"

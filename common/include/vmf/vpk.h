@@ -173,4 +173,14 @@ int vpk_semver_cmp(const char *a, const char *b, int *order, char *err,
  */
 int vpk_semver_check(const char *v);
 
+/**
+ * SHA-256 of a buffer (the one vpk uses), for transfers that are checked
+ * against a digest before they are parsed (the OTA VM).
+ * @param data the bytes (borrowed); may be NULL when len is 0.
+ * @param len their number.
+ * @param out receives the 32-byte digest.
+ * @return 0, VPK_EINVAL or VPK_ECRYPTO.  Thread-safe.
+ */
+int vmf_sha256(const void *data, size_t len, uint8_t out[32]);
+
 #endif /* VMF_VPK_H */

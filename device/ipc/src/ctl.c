@@ -557,7 +557,7 @@ ipc_ctl_resp_decode(const uint8_t *body, size_t len, ipc_ctl_resp_t *r)
 
         if (cpy(r->event.vm, sizeof(r->event.vm), p->event->vm) != 0 ||
             cpy(r->event.detail, sizeof(r->event.detail),
-                p->event->detail) != 0 || p->event->kind > VMRT_EV_POWER) {
+                p->event->detail) != 0 || p->event->kind > VMRT_EV_SWAP) {
             rc = PL_EMSGSIZE;
             goto out;
         }

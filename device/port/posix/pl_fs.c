@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -832,6 +833,14 @@ pl_file_truncate(pl_file_t *f, uint64_t size)
     if (size > (uint64_t)INT64_MAX)
         return PL_EFBIG;
     return ftruncate(f->fd, (off_t)size) == 0 ? 0 : pl__errno(errno);
+}
+
+int
+pl_file_lock(pl_file_t *f)
+{
+    if (flock(f->fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    return errno == EWOULDBLOCK ? PL_EBUSY : pl__errno(errno);
 }
 
 /* ---- directory listing ---------------------------------------------- */

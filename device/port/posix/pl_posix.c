@@ -320,6 +320,12 @@ pl_getpid(void)
     return (pl_pid_t)getpid();
 }
 
+pl_pid_t
+pl_getppid(void)
+{
+    return (pl_pid_t)getppid();
+}
+
 uint32_t
 pl_getuid(void)
 {

@@ -13,6 +13,10 @@ int cli_daemon(int argc, char **argv);
  *  @return 0 ok, 1 failed, 2 usage, 3 cannot reach the daemon. */
 int cli_ctl(int argc, char **argv);
 
+/** argv[0] of the vmrt program: the daemon looks for a bare ota.exec
+ *  name ("vmrt-ota") in its directory first. */
+extern const char *cli_argv0;
+
 /** Default state directory (and so socket dir) when none is given. */
 #define CLI_DEFAULT_STATE_DIR "/var/lib/vmrt"
 

@@ -762,11 +762,15 @@ out:
     return ret;
 }
 
+const char *cli_argv0 = "vmrt";
+
 int
 main(int argc, char **argv)
 {
     size_t i;
 
+    if (argc > 0 && argv[0] != NULL)
+        cli_argv0 = argv[0];
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

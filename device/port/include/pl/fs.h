@@ -168,6 +168,13 @@ int pl_file_sync(pl_file_t *f);
 int pl_file_stat(pl_file_t *f, pl_stat_t *st);
 /** Set the size (grow with zeros or cut). */
 int pl_file_truncate(pl_file_t *f, uint64_t size);
+/**
+ * Take an exclusive advisory lock on the whole file without waiting
+ * (flock); it lasts until the file is closed or the process ends.
+ * Needed by: vmrt-ota (one instance per state dir).
+ * @return 0, PL_EBUSY (another open file holds it), PL_ENOSYS, ...
+ */
+int pl_file_lock(pl_file_t *f);
 
 /* ---- directory listing ---------------------------------------------- */
 

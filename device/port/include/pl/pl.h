@@ -129,6 +129,9 @@ int pl_cpu_count(void);
 
 /** @return this process's id. */
 pl_pid_t pl_getpid(void);
+/** @return the parent process's id (changes to 1 or a subreaper when the
+ *  parent dies: vmrt-ota --supervised watches it). */
+pl_pid_t pl_getppid(void);
 
 /** @return the real user id (0 on ports without users). */
 uint32_t pl_getuid(void);

@@ -102,16 +102,55 @@ int vmrt_manifest_parse(const char *json, size_t len, vmrt_manifest_t *m,
 char *vmrt_manifest_to_json(const vmrt_manifest_t *m);
 void vmrt_json_free(char *s);
 
+#define VMRT_OTA_MAX_KEYS 8    /* trusted_keys entries */
+#define VMRT_OTA_MAX_LABELS 8
+#define VMRT_OTA_MAX_ARGS 8    /* extra args */
+#define VMRT_OTA_ID_MAX 64     /* device_id, incl. NUL */
+
+/*
+ * The device config's "ota" section: how `vmrt daemon` starts and
+ * supervises the OTA process (vmrt-ota), docs/runtime.md.  The runtime
+ * library only parses it; the daemon turns it into a command line.
+ * Relative paths are already resolved against the config file's
+ * directory, except a bare `exec` name ("vmrt-ota"), which the daemon
+ * looks up next to its own binary, then in PATH.
+ */
+typedef struct {
+    bool enabled;                  /* the section is present */
+    char exec[VMRT_PATH_MAX];      /* default "vmrt-ota" */
+    char device_id[VMRT_OTA_ID_MAX];
+    char broker[VMRT_PATH_MAX];    /* "tcp://host:1883" */
+    char trusted_keys[VMRT_OTA_MAX_KEYS][VMRT_PATH_MAX]; /* PEM files */
+    uint32_t ntrusted_keys;        /* >= 1 */
+    bool allow_create;             /* updates may create new VMs */
+    uint32_t health_window_ms;     /* default 10000 */
+    uint32_t window;               /* chunks in flight; default 8 */
+    uint64_t max_package;          /* bytes; default 16 MiB */
+    struct {
+        char key[VMRT_NAME_MAX];   /* a name: letters, digits, _ - . */
+        char value[64];
+    } labels[VMRT_OTA_MAX_LABELS];
+    uint32_t nlabels;
+    char tls_ca[VMRT_PATH_MAX];    /* "" = no TLS options */
+    char tls_cert[VMRT_PATH_MAX];  /* cert and key come together */
+    char tls_key[VMRT_PATH_MAX];
+    char args[VMRT_OTA_MAX_ARGS][128]; /* appended as they are */
+    uint32_t nargs;
+} vmrt_ota_config_t;
+
 typedef struct {
     uint32_t workers;        /* 0 = number of cores */
     char state_dir[VMRT_PATH_MAX]; /* VM files and persisted state */
     char socket[VMRT_PATH_MAX];    /* control socket; "" = state_dir/vmrt.sock */
     uint32_t log_ring_bytes; /* per VM; 0 = 16 KiB */
+    vmrt_ota_config_t ota;   /* the OTA process; not used by the runtime */
 } vmrt_rt_config_t;
 
 /**
- * Load the device config file (JSON: runtime settings and the VMs to create
- * at boot, docs/runtime.md).  `err` names the key and the line.
+ * Load the device config file (JSON: runtime settings, the VMs to create
+ * at boot and the optional "ota" section, docs/runtime.md).  `err` names
+ * the key and the line.  The files named in "ota" (trusted keys, TLS)
+ * must be readable.
  * @param vms      receives an array (free with vmrt_config_free_vms) of
  *                 *nvms manifests; may be NULL to check only.
  * @return 0, VMRT_EINVAL, VMRT_EIO.

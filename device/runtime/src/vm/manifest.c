@@ -578,6 +578,337 @@ resolve_module(vmrt_manifest_t *m, const char *cfgpath)
         memcpy(m->module, buf, (size_t)n + 1);
 }
 
+/* ---- the "ota" section -------------------------------------------------- */
+
+#define OTA_KEYFILE_MAX (64u * 1024)
+
+/*
+ * resolve_path: make `p` (a path from the config) relative to the config
+ * file's directory unless it is absolute.
+ * Return: 0, or VMRT_EINVAL with err naming `key` if it gets too long.
+ */
+static int
+resolve_path(char *p, size_t cap, const char *cfgpath, const char *key,
+             char *err, size_t errlen)
+{
+    const char *slash = strrchr(cfgpath, '/');
+    char buf[VMRT_PATH_MAX];
+    int n;
+
+    if (p[0] == '/' || p[0] == '\0' || slash == NULL)
+        return 0;
+    n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(slash - cfgpath),
+                 cfgpath, p);
+    if (n < 0 || (size_t)n >= sizeof(buf) || (size_t)n >= cap) {
+        vmrt__err(err, errlen, "%s: path too long after joining it to the "
+                  "config's directory", key);
+        return VMRT_EINVAL;
+    }
+    memcpy(p, buf, (size_t)n + 1);
+    return 0;
+}
+
+/*
+ * get_file: a string naming a file that must be readable now (a key or a
+ * certificate), resolved against the config file's directory.
+ * Return: 0, or VMRT_EINVAL with err naming `key` and the file.
+ */
+static int
+get_file(const cJSON *it, const char *key, char *dst, size_t cap,
+         const char *cfgpath, char *err, size_t errlen)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    if ((rc = get_str(it, key, dst, cap, false, err, errlen)) != 0)
+        return rc;
+    if (dst[0] == '\0') {
+        vmrt__err(err, errlen, "%s: must not be empty", key);
+        return VMRT_EINVAL;
+    }
+    if ((rc = resolve_path(dst, cap, cfgpath, key, err, errlen)) != 0)
+        return rc;
+    if ((rc = pl_file_read_all(dst, OTA_KEYFILE_MAX, &buf, &len)) != 0) {
+        vmrt__err(err, errlen, "%s: %s: %s", key, dst, pl_strerror(rc));
+        return VMRT_EINVAL;
+    }
+    pl_free_file(buf);
+    return 0;
+}
+
+/* A device id: [A-Za-z0-9._-]{1,63} (a topic level, so no '/', '+', '#'). */
+static bool
+device_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= VMRT_OTA_ID_MAX)
+        return false;
+    for (; *s != '\0'; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+              *s == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* A broker URI as Paho takes it: scheme://host[:port]. */
+static bool
+broker_ok(const char *s)
+{
+    static const char *const schemes[] = { "tcp://", "ssl://", "mqtt://",
+                                           "mqtts://", "ws://", "wss://" };
+    size_t i, n;
+
+    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        n = strlen(schemes[i]);
+        if (strncmp(s, schemes[i], n) == 0)
+            return s[n] != '\0' && strpbrk(s + n, " \t\r\n") == NULL;
+    }
+    return false;
+}
+
+static int
+parse_ota_keys(const cJSON *it, vmrt_ota_config_t *o, const char *cfgpath,
+               char *err, size_t errlen)
+{
+    const cJSON *e;
+    char key[48];
+    int rc;
+
+    if (!cJSON_IsArray(it)) {
+        vmrt__err(err, errlen,
+                  "ota.trusted_keys: must be an array of PEM file paths");
+        return VMRT_EINVAL;
+    }
+    o->ntrusted_keys = 0;
+    cJSON_ArrayForEach(e, it) {
+        if (o->ntrusted_keys == VMRT_OTA_MAX_KEYS) {
+            vmrt__err(err, errlen, "ota.trusted_keys: more than %d entries",
+                      VMRT_OTA_MAX_KEYS);
+            return VMRT_EINVAL;
+        }
+        snprintf(key, sizeof(key), "ota.trusted_keys[%u]", o->ntrusted_keys);
+        if ((rc = get_file(e, key, o->trusted_keys[o->ntrusted_keys],
+                           VMRT_PATH_MAX, cfgpath, err, errlen)) != 0)
+            return rc;
+        o->ntrusted_keys++;
+    }
+    return 0;
+}
+
+static int
+parse_ota_labels(const cJSON *it, vmrt_ota_config_t *o, char *err,
+                 size_t errlen)
+{
+    const cJSON *e;
+    char key[96];
+    int rc;
+
+    if (!cJSON_IsObject(it)) {
+        vmrt__err(err, errlen,
+                  "ota.labels: must be an object of string values");
+        return VMRT_EINVAL;
+    }
+    o->nlabels = 0;
+    cJSON_ArrayForEach(e, it) {
+        uint32_t i = o->nlabels;
+
+        snprintf(key, sizeof(key), "ota.labels.%.40s", e->string);
+        if (i == VMRT_OTA_MAX_LABELS) {
+            vmrt__err(err, errlen, "ota.labels: more than %d entries",
+                      VMRT_OTA_MAX_LABELS);
+            return VMRT_EINVAL;
+        }
+        if (strlen(e->string) >= sizeof(o->labels[i].key) ||
+            !name_ok(e->string)) {
+            vmrt__err(err, errlen,
+                      "%s: a label name is 1..%zu letters, digits, _ - .",
+                      key, sizeof(o->labels[i].key) - 1);
+            return VMRT_EINVAL;
+        }
+        snprintf(o->labels[i].key, sizeof(o->labels[i].key), "%s",
+                 e->string);
+        if ((rc = get_str(e, key, o->labels[i].value,
+                          sizeof(o->labels[i].value), false, err,
+                          errlen)) != 0)
+            return rc;
+        o->nlabels++;
+    }
+    return 0;
+}
+
+static int
+parse_ota_tls(const cJSON *it, vmrt_ota_config_t *o, const char *cfgpath,
+              char *err, size_t errlen)
+{
+    const cJSON *e;
+    char key[64];
+    int rc;
+
+    if (!cJSON_IsObject(it)) {
+        vmrt__err(err, errlen, "ota.tls: must be an object (ca, cert, key)");
+        return VMRT_EINVAL;
+    }
+    cJSON_ArrayForEach(e, it) {
+        snprintf(key, sizeof(key), "ota.tls.%.40s", e->string);
+        if (strcmp(e->string, "ca") == 0)
+            rc = get_file(e, key, o->tls_ca, sizeof(o->tls_ca), cfgpath, err,
+                          errlen);
+        else if (strcmp(e->string, "cert") == 0)
+            rc = get_file(e, key, o->tls_cert, sizeof(o->tls_cert), cfgpath,
+                          err, errlen);
+        else if (strcmp(e->string, "key") == 0)
+            rc = get_file(e, key, o->tls_key, sizeof(o->tls_key), cfgpath,
+                          err, errlen);
+        else {
+            vmrt__err(err, errlen, "%s: unknown key", key);
+            rc = VMRT_EINVAL;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (o->tls_ca[0] == '\0') {
+        vmrt__err(err, errlen, "ota.tls.ca: missing");
+        return VMRT_EINVAL;
+    }
+    if ((o->tls_cert[0] == '\0') != (o->tls_key[0] == '\0')) {
+        vmrt__err(err, errlen, "ota.tls.%s: missing (cert and key come "
+                  "together)", o->tls_cert[0] == '\0' ? "cert" : "key");
+        return VMRT_EINVAL;
+    }
+    return 0;
+}
+
+static int
+parse_ota_args(const cJSON *it, vmrt_ota_config_t *o, char *err,
+               size_t errlen)
+{
+    const cJSON *e;
+    char key[32];
+    int rc;
+
+    if (!cJSON_IsArray(it)) {
+        vmrt__err(err, errlen, "ota.args: must be an array of strings");
+        return VMRT_EINVAL;
+    }
+    o->nargs = 0;
+    cJSON_ArrayForEach(e, it) {
+        if (o->nargs == VMRT_OTA_MAX_ARGS) {
+            vmrt__err(err, errlen, "ota.args: more than %d entries",
+                      VMRT_OTA_MAX_ARGS);
+            return VMRT_EINVAL;
+        }
+        snprintf(key, sizeof(key), "ota.args[%u]", o->nargs);
+        if ((rc = get_str(e, key, o->args[o->nargs], sizeof(o->args[0]),
+                          false, err, errlen)) != 0)
+            return rc;
+        o->nargs++;
+    }
+    return 0;
+}
+
+/*
+ * parse_ota: the "ota" object into `o`, with defaults for what it omits.
+ * Return: 0, or VMRT_EINVAL with err = "ota.key: reason".
+ */
+static int
+parse_ota(const cJSON *obj, vmrt_ota_config_t *o, const char *cfgpath,
+          char *err, size_t errlen)
+{
+    const cJSON *it;
+    char key[64];
+    uint64_t v;
+    int rc = 0;
+
+    memset(o, 0, sizeof(*o));
+    if (!cJSON_IsObject(obj)) {
+        vmrt__err(err, errlen, "ota: must be an object");
+        return VMRT_EINVAL;
+    }
+    o->enabled = true;
+    snprintf(o->exec, sizeof(o->exec), "vmrt-ota");
+    o->health_window_ms = 10000;
+    o->window = 8;
+    o->max_package = 16u * 1024 * 1024;
+    cJSON_ArrayForEach(it, obj) {
+        const char *k = it->string;
+
+        snprintf(key, sizeof(key), "ota.%.40s", k);
+        if (strcmp(k, "exec") == 0) {
+            if ((rc = get_str(it, key, o->exec, sizeof(o->exec), false, err,
+                              errlen)) == 0 && o->exec[0] == '\0') {
+                vmrt__err(err, errlen, "%s: must not be empty", key);
+                rc = VMRT_EINVAL;
+            }
+            /* A bare name is looked up by the daemon; a path with a '/'
+             * is relative to the config file, like the modules. */
+            if (rc == 0 && strchr(o->exec, '/') != NULL)
+                rc = resolve_path(o->exec, sizeof(o->exec), cfgpath, key,
+                                  err, errlen);
+        } else if (strcmp(k, "device_id") == 0) {
+            if ((rc = get_str(it, key, o->device_id, sizeof(o->device_id),
+                              false, err, errlen)) == 0 &&
+                !device_id_ok(o->device_id)) {
+                vmrt__err(err, errlen,
+                          "%s: '%s' is not a device id (1..%d letters, "
+                          "digits, _ - .)", key, o->device_id,
+                          VMRT_OTA_ID_MAX - 1);
+                rc = VMRT_EINVAL;
+            }
+        } else if (strcmp(k, "broker") == 0) {
+            if ((rc = get_str(it, key, o->broker, sizeof(o->broker), false,
+                              err, errlen)) == 0 && !broker_ok(o->broker)) {
+                vmrt__err(err, errlen,
+                          "%s: '%s' is not a broker URI (tcp://HOST:PORT, "
+                          "ssl://, mqtt://, mqtts://, ws://, wss://)", key,
+                          o->broker);
+                rc = VMRT_EINVAL;
+            }
+        } else if (strcmp(k, "trusted_keys") == 0)
+            rc = parse_ota_keys(it, o, cfgpath, err, errlen);
+        else if (strcmp(k, "allow_create") == 0)
+            rc = get_bool(it, key, &o->allow_create, err, errlen);
+        else if (strcmp(k, "health_window_ms") == 0) {
+            if ((rc = get_uint(it, key, 100, 3600000, &v, err, errlen)) == 0)
+                o->health_window_ms = (uint32_t)v;
+        } else if (strcmp(k, "window") == 0) {
+            if ((rc = get_uint(it, key, 1, 256, &v, err, errlen)) == 0)
+                o->window = (uint32_t)v;
+        } else if (strcmp(k, "max_package") == 0) {
+            rc = get_uint(it, key, 1024, UINT64_C(1) << 32, &o->max_package,
+                          err, errlen);
+        } else if (strcmp(k, "labels") == 0)
+            rc = parse_ota_labels(it, o, err, errlen);
+        else if (strcmp(k, "tls") == 0)
+            rc = parse_ota_tls(it, o, cfgpath, err, errlen);
+        else if (strcmp(k, "args") == 0)
+            rc = parse_ota_args(it, o, err, errlen);
+        else {
+            vmrt__err(err, errlen, "%s: unknown key", key);
+            rc = VMRT_EINVAL;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (o->device_id[0] == '\0') {
+        vmrt__err(err, errlen, "ota.device_id: missing");
+        return VMRT_EINVAL;
+    }
+    if (o->broker[0] == '\0') {
+        vmrt__err(err, errlen, "ota.broker: missing");
+        return VMRT_EINVAL;
+    }
+    if (o->ntrusted_keys == 0) {
+        vmrt__err(err, errlen,
+                  "ota.trusted_keys: missing (at least one PEM file)");
+        return VMRT_EINVAL;
+    }
+    return 0;
+}
+
 /*
  * parse_config: the config object into cfg and (if vms) a manifest array.
  * Return: 0 or VMRT_EINVAL/ENOMEM with err = "key: reason" (no line yet);
@@ -613,6 +944,11 @@ parse_config(const cJSON *root, const char *text, const char *path,
         else if (strcmp(k, "log_ring_bytes") == 0) {
             if ((rc = get_uint(it, k, 0, 64u << 20, &v, err, errlen)) == 0)
                 cfg->log_ring_bytes = (uint32_t)v;
+        } else if (strcmp(k, "ota") == 0) {
+            /* Errors inside the section get the line of a key after the
+             * "ota" key, not of a same-named key elsewhere. */
+            if ((rc = parse_ota(it, &cfg->ota, path, err, errlen)) != 0)
+                *vmstart = strstr(text, "\"ota\"");
         } else if (strcmp(k, "vms") == 0) {
             if (!cJSON_IsArray(it)) {
                 vmrt__err(err, errlen, "vms: must be an array of manifests");
@@ -682,7 +1018,7 @@ vmrt_config_load(const char *path, vmrt_rt_config_t *cfg,
     const char *end = NULL, *vmstart = NULL;
     cJSON *root = NULL;
     size_t len;
-    char msg[224];
+    char msg[400];
     int rc;
 
     memset(&c, 0, sizeof(c));
