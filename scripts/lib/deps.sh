@@ -24,7 +24,7 @@ vmf_deps_group() {
     fuzz) echo "clang libclang-rt-14-dev" ;;
     proto) echo "protobuf-c-compiler libprotobuf-c-dev" ;;
     tls) echo "libmbedtls-dev" ;;
-    mqtt) echo "mosquitto libpaho-mqtt-dev" ;;
+    mqtt) echo "mosquitto libpaho-mqtt-dev openssl" ;;
     bench) echo "gcc clang lld wasi-libc libclang-rt-14-dev-wasm32" ;;
     *)
         echo "vmf_deps: unknown group '$1'" >&2

@@ -7,7 +7,11 @@
 # b is updated to 1.1.0 with a 1 s health window through the supervised
 # vmrt-ota.  Expect OK, b at 1.1.0, b's new image logging its downtime,
 # and a's largest gap from before the command until the result under
-# 20 ms.  Prints "FIGURE ota_gap_max_us=N" and "FIGURE ota_b_downtime_us=N".
+# 20 ms (or within 2 ms of a stall that a native 1 ms sleeper, tick-ref,
+# saw at the same time: then the machine stalled, not the runtime).  Prints
+# "FIGURE ota_gap_max_us=N", "FIGURE ota_b_downtime_us=N" and
+# "FIGURE ota_native_gap_max_us=N".  a runs with --no-persist (no file
+# write per tick, so its gaps are the scheduler's, not the file system's).
 # The same gap over 2 s without an update is printed for comparison
 # ("FIGURE ota_gap_idle_max_us=N").  Then 1.1.0 -> 1.2.0 with --twice:
 # the repeated command id gets the same final result and nothing runs or
@@ -33,6 +37,11 @@ idle_gap=$(max_gap a "$idle_from" "$(ticks a)")
 echo "FIGURE ota_gap_idle_max_us=${idle_gap:-none}"
 
 say "update b 1.0.0 -> 1.1.0 (health 1000 ms)"
+# A native 1 ms sleeper over the same period: a stall it sees too is the
+# machine's (on a virtual machine, vCPU stalls of 10-30 ms happen), not
+# the runtime's.
+"$TICK_REF" >"$work/tick-ref.out" 2>&1 &
+ref_pid=$!
 from=$(ticks a)
 t0=$(now_ms)
 fs --timeout 120 update --vm b --vpk "$work/b-1.1.0.vpk" --health-ms 1000 \
@@ -41,6 +50,9 @@ rc=$?
 t1=$(now_ms)
 sleep 0.3 # let a log the window in progress at the result
 to=$(($(ticks a) + 0))
+kill -TERM "$ref_pid" 2>/dev/null
+wait "$ref_pid" 2>/dev/null
+ref_gap=$(sed -n 's/^maxgap_us=\([0-9]*\).*/\1/p' "$work/tick-ref.out")
 cat "$work/update.out"
 [ "$rc" -eq 0 ] && ok || fail "update: exit $rc, want 0 (OK)"
 grep -q '^result OK' "$work/update.out" && ok || fail "no final OK result"
@@ -62,10 +74,23 @@ echo "update took $((t1 - t0)) ms; a's tick windows $from..$to, largest" \
         sed 's/.*maxgap_us=\([0-9]*\).*/\1/' | tr '\n' ' ')"
 echo "FIGURE ota_gap_max_us=${gap:-none}"
 echo "FIGURE ota_b_downtime_us=${downtime:-none}"
+echo "FIGURE ota_native_gap_max_us=${ref_gap:-none}"
 [ -n "$gap" ] && [ "$((to - from))" -ge 3 ] && ok ||
     fail "a logged too few tick windows during the update ($from..$to)"
-[ -n "$gap" ] && [ "$gap" -lt 20000 ] && ok ||
-    fail "a's largest gap during the update is ${gap:-?} us (limit 20000)"
+# Under 20 ms; or, when the machine itself stalled (the native sleeper
+# saw a gap over 18 ms in the same period), no more than 2 ms beyond that
+# stall: the runtime's own share must stay under 2 ms then.
+[ -n "$ref_gap" ] && ok || fail "tick-ref printed no gap"
+if [ -n "$gap" ] && [ "$gap" -lt 20000 ]; then
+    ok
+elif [ -n "$gap" ] && [ -n "$ref_gap" ] && [ "$ref_gap" -gt 18000 ] &&
+    [ "$gap" -le $((ref_gap + 2000)) ]; then
+    echo "note: a's gap ${gap} us follows a machine stall of ${ref_gap} us"
+    ok
+else
+    fail "a's largest gap during the update is ${gap:-?} us (limit 20000;" \
+        "native reference ${ref_gap:-?} us)"
+fi
 [ "$(vm_field a state)" = running ] && ok || fail "a not running"
 [ "$(vm_field a restarts)" = "$restarts_a" ] && ok || fail "a restarted"
 [ "$(vm_field a version)" = 1.0.0 ] && ok || fail "a version changed"

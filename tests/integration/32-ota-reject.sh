@@ -9,18 +9,24 @@
 # command for another device (E_WRONG_DEVICE), a package for VM c sent
 # to b (E_WRONG_VM), a downgrade to 0.9.0 (E_DOWNGRADE) and a package over
 # the device's max_package (E_TOO_LARGE).  After each one b still runs
-# 1.0.0, its restart count is unchanged and it keeps ticking.
+# 1.0.0, its restart count is unchanged and it keeps ticking.  VM q has a
+# storage_quota (100000) below the module (~195 KB, under max_package):
+# its update ends E_QUOTA, checked against q's real quota as vmrt
+# reports it, and q is untouched.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/ota-lib.sh"
 
 # The good packages (~200 KB) fit; the padded one does not.
+extra_vms='{ "name": "q", "module": "'$wasm'/ota_tick.wasm", "version": "1.0.0",
+      "priority": 12, "storage_quota": 100000 }'
 ota_setup '"max_package": 300000,' || { fail "setup"; finish; }
 new=$wasm/ota_tick_v110.wasm
 pack b 1.1.0 "$new" "$work/good.vpk" || { fail "pack"; finish; }
 pack b 1.1.0 "$new" "$work/foreign.vpk" --key "$work/keys/other.key" ||
     { fail "pack foreign"; finish; }
 pack c 1.1.0 "$new" "$work/for-c.vpk" || { fail "pack c"; finish; }
+pack q 1.1.0 "$new" "$work/for-q.vpk" || { fail "pack q"; finish; }
 pack b 0.9.0 "$new" "$work/old.vpk" || { fail "pack 0.9.0"; finish; }
 # A valid module made big with a custom section appended (id 0).
 python3 - "$new" "$work/big.wasm" <<'PY' || { fail "pad module"; finish; }
@@ -91,6 +97,21 @@ reject too-large E_TOO_LARGE --vpk "$work/big.vpk"
     fail "wrong-device: chunks were served"
 # b never saw a second start.
 ctl logs b | grep -q 'downtime_us=' && fail "b was restarted" || ok
+
+say "over q's storage quota -> E_QUOTA"
+ticking q && ok || fail "q does not tick"
+restarts_q=$(vm_field q restarts)
+fs --timeout 90 --expect E_QUOTA update --vm q --vpk "$work/for-q.vpk" \
+    >"$work/quota.out" 2>&1 && ok ||
+    fail "quota: exit $?, want the final code E_QUOTA"
+cat "$work/quota.out"
+grep -q "^result E_QUOTA: .*quota of 100000" "$work/quota.out" && ok ||
+    fail "quota: no E_QUOTA result naming q's quota"
+[ "$(vm_field q version)" = 1.0.0 ] && [ "$(vm_field q state)" = running ] &&
+    [ "$(vm_field q restarts)" = "$restarts_q" ] && ok ||
+    fail "quota: q touched: $(vm_field q version) $(vm_field q state)"
+ticking q && ok || fail "quota: q stopped ticking"
+ctl logs q | grep -q 'downtime_us=' && fail "q was restarted" || ok
 
 say "a good update still goes through afterwards"
 fs --timeout 90 update --vm b --vpk "$work/good.vpk" --health-ms 300 \

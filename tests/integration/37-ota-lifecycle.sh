@@ -8,7 +8,9 @@
 # (E_NOT_FOUND); an unknown command kind (E_UNKNOWN_COMMAND); a snapshot
 # of b uploaded to a file (again with a lost chunk, asked for again) and
 # restored into b (it goes on ticking); a VM created from a package and
-# destroyed again.
+# destroyed again; an update of b cancelled in mid-transfer (the update
+# ends E_CANCELLED, the CANCEL itself OK, b untouched, the transfer's
+# .part/.map removed) and a CANCEL of an unknown id (E_NOT_FOUND).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/ota-lib.sh"
@@ -76,5 +78,37 @@ cmd create-again E_EXISTS "" create --vm c --vpk "$work/c.vpk"
 cmd destroy OK "" destroy --vm c
 [ -z "$(vm_field c state)" ] && ok || fail "c still exists"
 [ "$(vm_field a restarts)" = 0 ] && ok || fail "a restarted"
+
+say "cancel an update of b in mid-transfer"
+pack b 1.1.0 "$wasm/ota_tick_v110.wasm" "$work/b.vpk" || fail "pack b"
+# ~100 chunks of 2 KiB at 40 ms each: about 4 s.
+size=$(stat -c %s "$work/b.vpk")
+throttle=$((4000 / ((size + 2047) / 2048)))
+restarts_b=$(vm_field b restarts)
+fs_bg "$work/cancelled.out" --timeout 120 --id upd-cancel \
+    --expect E_CANCELLED update --vm b --vpk "$work/b.vpk" \
+    --chunk-size 2048 --throttle-ms "$throttle"
+poll 60 progress_at_least "$work/cancelled.out" 20 && ok ||
+    fail "no progress >= 20%: $(tail -3 "$work/cancelled.out")"
+ls "$state"/ota/xfer/upd-cancel.part "$state"/ota/xfer/upd-cancel.map \
+    >/dev/null && ok || fail "no .part/.map during the transfer"
+cmd cancel OK "" cancel --cancel-id upd-cancel
+wait "$fs_pid"
+rc=$?
+cat "$work/cancelled.out"
+[ "$rc" -eq 0 ] && ok || fail "cancelled update: exit $rc"
+grep -q '^result E_CANCELLED: ' "$work/cancelled.out" && ok ||
+    fail "the update did not end E_CANCELLED"
+grep -q '^result OK: \(cancelling\|cancelled\)' "$work/cancel.out" && ok ||
+    fail "the CANCEL was not answered OK"
+[ "$(vm_field b version)" = 1.0.0 ] && [ "$(vm_field b state)" = running ] &&
+    [ "$(vm_field b restarts)" = "$restarts_b" ] && ok ||
+    fail "b touched: $(vm_field b version) $(vm_field b state)"
+ticking b && ok || fail "b does not tick after the cancel"
+# The worker removes the files right after it answers.
+poll 10 eval '[ -z "$(ls "$state/ota/xfer" 2>/dev/null)" ]' && ok ||
+    fail "transfer files left: $(ls "$state/ota/xfer")"
+cmd cancel-unknown E_NOT_FOUND "" cancel --cancel-id no-such-command
+cmd cancel-finished E_NOT_FOUND "" cancel --cancel-id upd-cancel
 
 ota_finish

@@ -66,21 +66,27 @@ port_open() {
 }
 
 # broker_start: start mosquitto on $port (picked once, then kept, so that
-# a restart comes back on the same port) and wait until it accepts.
+# a restart comes back on the same port) and wait until it accepts.  The
+# listener's extra lines (TLS) come from $broker_tls; with them the
+# device URI is ssl://.  `user` keeps a root mosquitto from switching to
+# the "mosquitto" user, who could not read this test's files.
 broker_start() {
     local try
     for try in 1 2 3; do
         [ -n "$port" ] || port=$(free_port)
         cat >"$work/mosquitto.conf" <<EOF
 listener $port 127.0.0.1
+${broker_tls:-}
 allow_anonymous true
 persistence false
 max_queued_messages 10000
+user $(id -un)
 EOF
         "$mosquitto_bin" -c "$work/mosquitto.conf" >>"$work/mosquitto.log" 2>&1 &
         mosq_pid=$!
         if poll 10 port_open && kill -0 "$mosq_pid" 2>/dev/null; then
             broker=tcp://127.0.0.1:$port
+            [ -z "${broker_tls:-}" ] || broker=ssl://127.0.0.1:$port
             return 0
         fi
         kill -KILL "$mosq_pid" 2>/dev/null
@@ -124,8 +130,9 @@ pack() {
 # ---- device -----------------------------------------------------------
 
 # write_config [OTA-JSON-EXTRA]: the device config with VMs a and b
-# (ota_tick 1.0.0) and the "ota" section; OTA-JSON-EXTRA is appended
-# inside the section (e.g. '"max_package": 300000,').
+# (ota_tick 1.0.0), the VMs in $extra_vms if set (JSON objects, comma
+# separated), and the "ota" section; OTA-JSON-EXTRA is appended inside
+# the section (e.g. '"max_package": 300000,').
 write_config() {
     cat >"$work/device.json" <<EOF
 {
@@ -134,9 +141,10 @@ write_config() {
   "log_ring_bytes": 262144,
   "vms": [
     { "name": "a", "module": "$wasm/ota_tick.wasm", "version": "1.0.0",
-      "priority": 4 },
+      "priority": 4, "args": ["--no-persist"] },
     { "name": "b", "module": "$wasm/ota_tick.wasm", "version": "1.0.0",
-      "priority": 8 }
+      "priority": 8 }${extra_vms:+,
+    $extra_vms}
   ],
   "ota": {
     ${1:-}
@@ -171,9 +179,11 @@ ota_pids() {
     pgrep -f -- "--state-dir $state/ota" || true
 }
 
-# fs ARGS...: fleet-send against this test's broker and device.
+# fs ARGS...: fleet-send against this test's broker and device (with
+# the options in $fs_tls, e.g. --ca/--cert/--key, when set).
 fs() {
-    "$fleet_send" --broker "$broker" --device "$dev" "$@"
+    # shellcheck disable=SC2086 # $fs_tls is a list of options
+    "$fleet_send" --broker "$broker" --device "$dev" ${fs_tls:-} "$@"
 }
 
 # fs_bg OUT ARGS...: fleet-send in the background, output to OUT; its pid

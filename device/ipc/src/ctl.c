@@ -425,6 +425,8 @@ ipc_ctl_resp_encode(const ipc_ctl_resp_t *r, uint8_t **out, size_t *len)
             infos[i].exit_code = v->exit_code;
             infos[i].last_error = enc_str(v->last_error,
                                           sizeof(v->last_error));
+            infos[i].memory_pages = v->memory_pages;
+            infos[i].storage_quota = v->storage_quota;
             infop[i] = &infos[i];
         }
         p.n_vms = r->nvms;
@@ -548,6 +550,8 @@ ipc_ctl_resp_decode(const uint8_t *body, size_t len, ipc_ctl_resp_t *r)
             v->cpu_ms = s->cpu_ms;
             v->restarts = s->restarts;
             v->exit_code = s->exit_code;
+            v->memory_pages = s->memory_pages;
+            v->storage_quota = s->storage_quota;
         }
         r->nvms = (uint32_t)p->n_vms;
     }

@@ -22,7 +22,8 @@ ota_check(const uint8_t *pkg, size_t len, const ota_check_ctx_t *ctx,
           vpk_view_t *view, char *msg, size_t msglen)
 {
     const vpk_manifest_t *m = &view->manifest;
-    uint32_t max_pages;
+    uint64_t quota;
+    uint32_t max_pages, pages;
     char err[160] = "";
     bool hash_bad = false;
     int rc, order;
@@ -72,29 +73,38 @@ ota_check(const uint8_t *pkg, size_t len, const ota_check_ctx_t *ctx,
     if (hash_bad)
         return FAIL(VMF_E_MODULE_HASH, "module: %s", err);
 
-    /* 5. Quota: the module is stored in the VM's storage, and its
-     * memory must fit the device. */
-    max_pages = ctx->max_memory_pages ? ctx->max_memory_pages
-                                      : OTA_MAX_MEMORY_PAGES;
-    if (ctx->vm_quota != 0 && m->module_size > ctx->vm_quota) {
-        snprintf(msg, msglen,
-                 "module of %llu bytes exceeds the VM's quota of %llu",
-                 (unsigned long long)m->module_size,
-                 (unsigned long long)ctx->vm_quota);
-        return VMF_E_QUOTA;
-    }
-    if (m->storage_quota_bytes != 0 &&
-        m->module_size > m->storage_quota_bytes) {
-        snprintf(msg, msglen,
-                 "module of %llu bytes exceeds its storage quota of %llu",
-                 (unsigned long long)m->module_size,
-                 (unsigned long long)m->storage_quota_bytes);
-        return VMF_E_QUOTA;
-    }
-    if (m->memory_pages > max_pages) {
-        snprintf(msg, msglen, "memory_pages %u over the device's %u",
-                 (unsigned)m->memory_pages, (unsigned)max_pages);
-        return VMF_E_QUOTA;
+    /* 5. Quota.  An update keeps the VM's manifest (STAGE swaps only
+     * the image), so the module must fit the quota the VM has now; the
+     * package's own resources apply only to a VM it creates, and must
+     * then be within what this device allows. */
+    if (ctx->vm_exists) {
+        if (ctx->vm_quota != 0 && m->module_size > ctx->vm_quota)
+            return FAIL(VMF_E_QUOTA,
+                        "module of %llu bytes exceeds VM %s's storage "
+                        "quota of %llu",
+                        (unsigned long long)m->module_size, ctx->cmd_vm,
+                        (unsigned long long)ctx->vm_quota);
+    } else {
+        max_pages = ctx->max_memory_pages ? ctx->max_memory_pages
+                                          : OTA_MAX_MEMORY_PAGES;
+        quota = m->storage_quota_bytes ? m->storage_quota_bytes
+                                       : OTA_DEFAULT_QUOTA;
+        pages = m->memory_pages ? m->memory_pages : OTA_DEFAULT_PAGES;
+        if (ctx->max_storage_quota != 0 && quota > ctx->max_storage_quota)
+            return FAIL(VMF_E_QUOTA,
+                        "storage quota of %llu bytes over the device's "
+                        "%llu",
+                        (unsigned long long)quota,
+                        (unsigned long long)ctx->max_storage_quota);
+        if (pages > max_pages)
+            return FAIL(VMF_E_QUOTA, "memory_pages %u over the device's %u",
+                        (unsigned)pages, (unsigned)max_pages);
+        if (m->module_size > quota)
+            return FAIL(VMF_E_QUOTA,
+                        "module of %llu bytes exceeds the storage quota "
+                        "of %llu it asks for",
+                        (unsigned long long)m->module_size,
+                        (unsigned long long)quota);
     }
 
     /* 6. The runtime must be new enough. */

@@ -18,6 +18,10 @@
 
 /* wasm32 linear memory cannot exceed 4 GiB = 65536 pages. */
 #define OTA_MAX_MEMORY_PAGES 65536u
+/* What a created VM gets when its package asks for 0 (as vmrt's
+ * manifest defaults). */
+#define OTA_DEFAULT_PAGES 256u
+#define OTA_DEFAULT_QUOTA (UINT64_C(1024) * 1024)
 
 /* What the device knows about the target when it checks a package. */
 typedef struct {
@@ -25,10 +29,11 @@ typedef struct {
     const char *cmd_vm;          /* the command's VM name */
     bool vm_exists;
     const char *running_version; /* the running image's version, or "" */
-    uint64_t vm_quota;           /* the VM's storage quota; 0 = unknown */
+    uint64_t vm_quota;           /* the VM's storage quota; 0 = none */
     bool allow_create;           /* --allow-create */
     const char *runtime_version; /* this runtime's semver */
     uint32_t max_memory_pages;   /* device max; 0 = OTA_MAX_MEMORY_PAGES */
+    uint64_t max_storage_quota;  /* device max for a new VM; 0 = none */
     const char *const *keys;     /* trusted PEM public keys (borrowed) */
     size_t nkeys;
 } ota_check_ctx_t;
@@ -39,7 +44,10 @@ typedef struct {
  * target VM (E_WRONG_VM); exists or may be created (E_EXISTS for a CREATE
  * of an existing VM, E_CREATE_DENIED); newer version (E_DOWNGRADE unless
  * the signed manifest allows it); module hash and size (E_MODULE_HASH);
- * quota (E_QUOTA); runtime version (E_MIN_RUNTIME).
+ * quota (E_QUOTA: an existing VM's module over the VM's own storage
+ * quota; a VM to be created asking for more memory or storage than the
+ * device allows, or with a module over the quota it asks for); runtime
+ * version (E_MIN_RUNTIME).
  * @param pkg the package (borrowed; `view` points into it).
  * @param view filled when the package parses.
  * @param msg receives a reason naming what failed (or "ok").

@@ -587,9 +587,10 @@ create_manifest(vmrt_manifest_t *m, const vpk_manifest_t *pm)
     m->priority = pm->priority >= 0 && pm->priority < VMRT_PRIO_LEVELS
                       ? (uint8_t)pm->priority : 16;
     m->slice_us = 1000;
-    m->memory_pages = pm->memory_pages ? pm->memory_pages : 256;
+    m->memory_pages = pm->memory_pages ? pm->memory_pages
+                                       : OTA_DEFAULT_PAGES;
     m->storage_quota = pm->storage_quota_bytes ? pm->storage_quota_bytes
-                                               : 1024u * 1024;
+                                               : OTA_DEFAULT_QUOTA;
     m->affinity = -1;
     m->restart = VMRT_RESTART_NEVER;
     m->backoff_ms = 100;
@@ -687,6 +688,7 @@ do_update(worker_t *w, job_t *j, char *msg, size_t msglen, char *version,
     ctx.cmd_vm = j->c.vm;
     ctx.vm_exists = exists == 1;
     ctx.running_version = exists == 1 ? info.version : "";
+    ctx.vm_quota = exists == 1 ? info.storage_quota : 0;
     ctx.allow_create = o->cfg.allow_create;
     ctx.runtime_version = VMF_VERSION;
     ctx.keys = (const char *const *)o->cfg.keys;
@@ -1087,7 +1089,7 @@ do_cancel(worker_t *w, const vmf_cmd_t *c, const reply_t *rep)
         ota__item_free(it);
         return;
     }
-    answer(o, rep, c, true, VMF_E_INVALID,
+    answer(o, rep, c, true, VMF_E_NOT_FOUND,
            "no such command in progress", NULL);
 }
 
@@ -1132,9 +1134,19 @@ handle_cmd(worker_t *w, ota_item_t *it)
 
     vmf_cmd_init(&c);
     if ((rc = vmf_cmd_decode(it->payload, it->len, &c)) != 0) {
-        reply_init(o, &rep, it, NULL);
+        /* The answer needs an id: the correlation data is the command
+         * id (docs/protocol.md); without it there is no one to tell. */
         vmf_cmd_init(&c);
-        ota__log("cmd: undecodable (%d); answering E_INVALID", rc);
+        if (it->corr_len == 0 || it->corr_len >= sizeof(c.id)) {
+            ota__log("cmd: undecodable (%d), without a usable correlation "
+                     "id; dropped", rc);
+            ota__item_free(it);
+            return;
+        }
+        memcpy(c.id, it->corr, it->corr_len);
+        c.id[it->corr_len] = '\0';
+        reply_init(o, &rep, it, NULL);
+        ota__log("cmd %s: undecodable (%d); answering E_INVALID", c.id, rc);
         answer(o, &rep, &c, true, VMF_E_INVALID, "undecodable command",
                NULL);
         ota__item_free(it);
@@ -1158,8 +1170,10 @@ handle_cmd(worker_t *w, ota_item_t *it)
         answer(o, &rep, &c, false, VMF_OK, "accepted", NULL);
         goto out;
     }
-    if (deferred_has(w, c.id))
+    if (deferred_has(w, c.id)) {
+        answer(o, &rep, &c, false, VMF_OK, "accepted", NULL);
         goto out;
+    }
     if (strcmp(c.device, o->cfg.device) != 0) {
         snprintf(msg, sizeof(msg), "command for device '%s', this is '%s'",
                  c.device, o->cfg.device);
@@ -1188,6 +1202,8 @@ handle_cmd(worker_t *w, ota_item_t *it)
         if (w->job != NULL) {
             ota__log("cmd %s: %s %s: queued behind %s", c.id,
                      vmf_cmd_name(c.kind), c.vm, w->job->c.id);
+            /* Long commands are acknowledged at once, queued or not. */
+            answer(o, &rep, &c, false, VMF_OK, "accepted", NULL);
             defer(w, it);
             return;
         }

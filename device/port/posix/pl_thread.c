@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #endif
 
@@ -21,7 +22,8 @@
 
 /*
  * trampoline: adapts pthread's entry signature and applies what can only
- * be applied from inside the new thread (its Linux name and nice value).
+ * be applied from inside the new thread (its Linux name, nice value and
+ * timer slack).
  */
 static void *
 trampoline(void *p)
@@ -39,6 +41,15 @@ trampoline(void *p)
         int nice = t->prio > 20 ? -20 : t->prio < -19 ? 19 : -t->prio;
         (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
     }
+    /*
+     * Linux may delay a timed wait's wake-up by the thread's timer slack
+     * (50 us by default) to batch it with others.  A more important
+     * thread (the runtime's timer thread, whose waits end guest sleeps)
+     * wants its deadlines as exact as the OS can; this needs no
+     * privilege.
+     */
+    if (t->prio > 0)
+        (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 #endif
     t->entry(t->arg);
     return NULL;

@@ -135,12 +135,15 @@ copy_opt(char *dst, size_t cap, const char *src, const char *what)
 static void
 log_event(void *arg, const vmrt_event_t *ev)
 {
-    static const char *const kinds[] = { "state",    "crash",    "restart",
-                                         "watchdog", "rollback", "power" };
+    static const char *const kinds[] = { "state",    "crash",
+                                         "restart",  "watchdog",
+                                         "rollback", "power",
+                                         "swap" };
+    const size_t nkinds = sizeof(kinds) / sizeof(kinds[0]);
 
     (void)arg;
     dlog("event %s: vm %s %s%s%s",
-         (unsigned)ev->kind < 6 ? kinds[ev->kind] : "?", ev->vm,
+         (size_t)ev->kind < nkinds ? kinds[ev->kind] : "?", ev->vm,
          vmrt_vm_state_str(ev->state), ev->detail[0] ? ": " : "",
          ev->detail);
 }

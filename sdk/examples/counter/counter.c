@@ -11,12 +11,26 @@
  *   snapshot (memory came back; the file is only read at start);
  * - after `vmrt ctl restart` (or a vmrt restart) it continues from the
  *   file: the start line says "from counter.txt".
+ *
+ * The first line it prints is "counter: version V", V being
+ * COUNTER_VERSION, a compile-time define: the build makes counter.wasm
+ * (1.0.0) and counter_v110.wasm (1.1.0) from this one source, so that
+ * scripts/demo can update the VM over the air and show the new image
+ * continuing the count from its file.
  */
 
 #define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c11 */
 
 #include <stdio.h>
 #include <time.h>
+
+/* -DCOUNTER_VERSION=1.1.0 (a pp-number, so that no quotes have to
+ * survive the build's command line). */
+#ifndef COUNTER_VERSION
+#define COUNTER_VERSION 1.0.0
+#endif
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 #define COUNTER_FILE "counter.txt"
 #define COUNTER_PERIOD_NS (100L * 1000 * 1000)
@@ -63,6 +77,7 @@ main(void)
     unsigned long count = counter_load();
     int warned = 0;
 
+    printf("counter: version %s\n", STR(COUNTER_VERSION));
     printf("counter: starting at %lu (from %s)\n", count,
            count ? COUNTER_FILE : "scratch");
     fflush(stdout);

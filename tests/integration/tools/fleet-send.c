@@ -83,6 +83,10 @@ typedef struct {
     int64_t drop_up_chunk;    /* snapshot: ignore this chunk once; -1 */
     bool has_raw_kind;
     uint32_t raw_kind;
+    const char *cancel_id;    /* cancel */
+    const char *ca;           /* TLS: broker CA, client cert and key */
+    const char *cert;
+    const char *key;
 } opts_t;
 
 /* ---- received messages: a queue filled by the MQTT callbacks ---------- */
@@ -769,6 +773,9 @@ run(opts_t *o)
              o->target_device != NULL ? o->target_device : o->device);
     if (o->vm != NULL)
         snprintf(r.cmd.vm, sizeof(r.cmd.vm), "%s", o->vm);
+    if (o->cancel_id != NULL)
+        snprintf(r.cmd.cancel_id, sizeof(r.cmd.cancel_id), "%s",
+                 o->cancel_id);
     r.cmd.health_window_ms = o->health_ms;
     r.cmd.snapshot_before = o->snapshot_before;
     r.cmd.issued_ms = pl_time_real_ns() / NS_PER_MS;
@@ -800,6 +807,9 @@ run(opts_t *o)
     cfg.client_id = cid;
     cfg.clean_start = true;
     cfg.max_retry_ms = 1000; /* back quickly after a broker restart */
+    cfg.ca_file = o->ca;
+    cfg.cert_file = o->cert;
+    cfg.key_file = o->key;
     if ((rc = vmf_mqtt_create(&cfg, on_msg, on_conn, NULL, &r.c, err,
                               sizeof(err))) != 0) {
         fprintf(stderr, "fleet-send: --broker: %s (%s)\n", err,
@@ -920,6 +930,7 @@ usage(FILE *f)
 "         [--throttle-ms N] [--target-device ID] [--twice]\n"
 "  create --vm NAME --vpk FILE          (same transfer options)\n"
 "  start|stop|suspend|resume|restart|destroy --vm NAME\n"
+"  cancel --cancel-id CMDID             cancel that command\n"
 "  snapshot --vm NAME -o FILE [--drop-up-chunk I]\n"
 "                                       collect the upload into FILE;\n"
 "                                       ignore chunk I once (it must be\n"
@@ -931,6 +942,9 @@ usage(FILE *f)
 "\n"
 "options:\n"
 "  --timeout SEC        give up after SEC seconds (default 60)\n"
+"  --ca FILE            TLS (ssl:// broker): CA of the broker's certificate\n"
+"  --cert FILE --key FILE\n"
+"                       TLS client certificate and its key (PEM)\n"
 "  --id CMDID           command id (default fs-PID-MS)\n"
 "  --expect CODE_NAME   the final code that counts as success (default OK)\n"
 "  --chunk-size N       transfer chunk size (default 16384, max 262144)\n"
@@ -1017,6 +1031,10 @@ parse_args(int argc, char **argv, opts_t *o)
         STR_OPT("--file", file)
         STR_OPT("-o", out)
         STR_OPT("--target-device", target_device)
+        STR_OPT("--cancel-id", cancel_id)
+        STR_OPT("--ca", ca)
+        STR_OPT("--cert", cert)
+        STR_OPT("--key", key)
         NUM_OPT("--timeout", 1, 3600, o->timeout_s = (uint32_t)v)
         NUM_OPT("--health-ms", 1, UINT32_MAX, o->health_ms = (uint32_t)v)
         NUM_OPT("--chunk-size", 1, VMF_CHUNK_MAX,
@@ -1068,7 +1086,7 @@ parse_args(int argc, char **argv, opts_t *o)
     else if (strcmp(o->cmd_name, "raw") == 0)
         kind = VMF_CMD_INVENTORY; /* carrier; --kind overrides */
     else if ((kind = vmf_cmd_parse(o->cmd_name)) < 0 ||
-             kind == VMF_CMD_CANCEL || kind == VMF_CMD_INVENTORY) {
+             kind == VMF_CMD_INVENTORY) {
         fprintf(stderr, "fleet-send: unknown command '%s'\n", o->cmd_name);
         return -1;
     }
@@ -1083,8 +1101,25 @@ parse_args(int argc, char **argv, opts_t *o)
         fprintf(stderr, "fleet-send: --kind: only for raw\n");
         return -1;
     }
-    if (kind != VMF_CMD_NONE && strcmp(o->cmd_name, "raw") != 0 &&
-        o->vm == NULL) {
+    if ((kind == VMF_CMD_CANCEL) != (o->cancel_id != NULL)) {
+        fprintf(stderr, "fleet-send: --cancel-id: %s\n",
+                o->cancel_id == NULL ? "required for cancel"
+                                     : "only for cancel");
+        return -1;
+    }
+    if (o->cancel_id != NULL &&
+        (o->cancel_id[0] == '\0' || strlen(o->cancel_id) >= VMF_ID_MAX)) {
+        fprintf(stderr, "fleet-send: --cancel-id: empty or too long\n");
+        return -1;
+    }
+    if ((o->cert == NULL) != (o->key == NULL)) {
+        fprintf(stderr, "fleet-send: %s: needs %s too\n",
+                o->cert == NULL ? "--key" : "--cert",
+                o->cert == NULL ? "--cert" : "--key");
+        return -1;
+    }
+    if (kind != VMF_CMD_NONE && kind != VMF_CMD_CANCEL &&
+        strcmp(o->cmd_name, "raw") != 0 && o->vm == NULL) {
         fprintf(stderr, "fleet-send: %s: --vm is required\n", o->cmd_name);
         return -1;
     }

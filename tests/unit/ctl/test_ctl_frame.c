@@ -158,6 +158,8 @@ test_ctl_resp_roundtrip_list_and_event(void **state)
     v[0].uptime_ms = 1234;
     v[0].memory_bytes = 65536;
     v[0].restarts = 3;
+    v[0].memory_pages = 300;
+    v[0].storage_quota = UINT64_C(5) << 32; /* needs all 64 bits */
     strcpy(v[1].name, "b");
     v[1].state = VMRT_VM_FAILED;
     v[1].exit_code = -1;
@@ -182,6 +184,9 @@ test_ctl_resp_roundtrip_list_and_event(void **state)
     assert_int_equal(d.vms[0].state, VMRT_VM_RUNNING);
     assert_int_equal(d.vms[0].uptime_ms, 1234);
     assert_int_equal(d.vms[0].restarts, 3);
+    assert_int_equal(d.vms[0].memory_pages, 300);
+    assert_true(d.vms[0].storage_quota == UINT64_C(5) << 32);
+    assert_int_equal(d.vms[1].storage_quota, 0);
     assert_int_equal(d.vms[1].state, VMRT_VM_FAILED);
     assert_int_equal(d.vms[1].exit_code, -1);
     assert_string_equal(d.vms[1].last_error, "unreachable");

@@ -34,7 +34,8 @@ enum {
     P_DOWNGRADE_OK = 1 << 4, /* manifest allow_downgrade */
     D_MISSING = 1 << 5,    /* the VM does not exist */
     D_ALLOW_CREATE = 1 << 6,
-    D_KIND_CREATE = 1 << 7
+    D_KIND_CREATE = 1 << 7,
+    D_SMALL = 1 << 8       /* device limits: 256 pages, 64 KiB storage */
 };
 
 typedef struct {
@@ -76,12 +77,32 @@ static const row_t rows[] = {
       0, "", 0, VMF_E_DOWNGRADE },
     { "hash lie", P_LIE_HASH, "sensor", "1.1.0", "1.0.0", 0, 0, "", 0,
       VMF_E_MODULE_HASH },
-    { "over manifest quota", 0, "sensor", "1.1.0", "1.0.0", 8, 0, "", 0,
-      VMF_E_QUOTA },
+    /* An update is held against the VM's own quota only. */
     { "over vm quota", 0, "sensor", "1.1.0", "1.0.0", 0, 0, "", 8,
       VMF_E_QUOTA },
-    { "too many pages", 0, "sensor", "1.1.0", "1.0.0", 0, 70000, "", 0,
-      VMF_E_QUOTA },
+    { "exactly the vm quota", 0, "sensor", "1.1.0", "1.0.0", 0, 0, "", 16,
+      VMF_OK },
+    { "vm without a quota", 0, "sensor", "1.1.0", "1.0.0", 0, 0, "", 0,
+      VMF_OK },
+    { "update ignores package quota", 0, "sensor", "1.1.0", "1.0.0", 8, 0,
+      "", 0, VMF_OK },
+    { "update ignores package pages", D_SMALL, "sensor", "1.1.0", "1.0.0",
+      0, 70000, "", 0, VMF_OK },
+    /* A create is held against the device's limits. */
+    { "create over its own quota", D_MISSING | D_ALLOW_CREATE, "sensor",
+      "1.1.0", "", 8, 0, "", 0, VMF_E_QUOTA },
+    { "create too many pages", D_MISSING | D_ALLOW_CREATE, "sensor",
+      "1.1.0", "", 0, 70000, "", 0, VMF_E_QUOTA },
+    { "create over device pages", D_MISSING | D_ALLOW_CREATE | D_SMALL,
+      "sensor", "1.1.0", "", 4096, 257, "", 0, VMF_E_QUOTA },
+    { "create at device pages", D_MISSING | D_ALLOW_CREATE | D_SMALL,
+      "sensor", "1.1.0", "", 4096, 256, "", 0, VMF_OK },
+    { "create over device storage", D_MISSING | D_ALLOW_CREATE | D_SMALL,
+      "sensor", "1.1.0", "", 65537, 0, "", 0, VMF_E_QUOTA },
+    { "create default quota over device", D_MISSING | D_ALLOW_CREATE |
+      D_SMALL, "sensor", "1.1.0", "", 0, 0, "", 0, VMF_E_QUOTA },
+    { "create within device", D_MISSING | D_ALLOW_CREATE | D_SMALL,
+      "sensor", "1.1.0", "", 65536, 16, "", 0, VMF_OK },
     { "needs newer runtime", 0, "sensor", "1.1.0", "1.0.0", 0, 0, "9.0.0",
       0, VMF_E_MIN_RUNTIME },
     { "runtime new enough", 0, "sensor", "1.1.0", "1.0.0", 0, 0, "0.1.0", 0,
@@ -97,10 +118,12 @@ static const row_t rows[] = {
       0, "", 0, VMF_E_WRONG_VM },
     { "downgrade before hash", P_LIE_HASH, "sensor", "0.1.0", "1.0.0", 0,
       0, "", 0, VMF_E_DOWNGRADE },
-    { "hash before quota", P_LIE_HASH, "sensor", "1.1.0", "1.0.0", 8, 0,
-      "", 0, VMF_E_MODULE_HASH },
-    { "quota before runtime", 0, "sensor", "1.1.0", "1.0.0", 8, 0, "9.0.0",
-      0, VMF_E_QUOTA },
+    { "hash before quota", P_LIE_HASH, "sensor", "1.1.0", "1.0.0", 0, 0,
+      "", 8, VMF_E_MODULE_HASH },
+    { "quota before runtime", 0, "sensor", "1.1.0", "1.0.0", 0, 0, "9.0.0",
+      8, VMF_E_QUOTA },
+    { "create denied before quota", D_MISSING, "sensor", "1.1.0", "", 8,
+      0, "", 0, VMF_E_CREATE_DENIED },
 };
 
 static int
@@ -179,6 +202,10 @@ test_ota_check_table(void **state)
         ctx.vm_exists = !(r->flags & D_MISSING);
         ctx.running_version = r->running;
         ctx.vm_quota = r->vm_quota;
+        if (r->flags & D_SMALL) {
+            ctx.max_memory_pages = 256;
+            ctx.max_storage_quota = 65536;
+        }
         ctx.allow_create = (r->flags & D_ALLOW_CREATE) != 0;
         ctx.runtime_version = "0.1.0";
         ctx.keys = keys;

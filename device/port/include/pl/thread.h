@@ -28,7 +28,9 @@ typedef struct pl_thread_opts {
     /**
      * Priority hint: 0 is normal, negative is less important, positive
      * more.  POSIX applies it as a nice value to the thread when allowed
-     * and ignores it otherwise; an RTOS maps it onto task priorities.
+     * and ignores it otherwise (on Linux a positive prio also sets the
+     * thread's timer slack to the minimum, so that its timed waits end
+     * on time); an RTOS maps it onto task priorities.
      */
     int prio;
     /** Name for debuggers and `top` (truncated to 15 bytes); may be NULL. */

@@ -212,6 +212,8 @@ typedef struct {
     uint32_t restarts;
     int32_t exit_code;     /* last exit, or -1 */
     char last_error[96];   /* last trap / failure, or "" */
+    uint32_t memory_pages; /* the manifest's linear-memory cap */
+    uint64_t storage_quota; /* the manifest's storage quota, bytes */
 } vmrt_vm_info_t;
 
 int vmrt_vm_info(vmrt_rt_t *rt, const char *name, vmrt_vm_info_t *out);

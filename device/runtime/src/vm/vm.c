@@ -1531,6 +1531,8 @@ fill_info(vmrt_vm_t *vm, vmrt_vm_info_t *o)
     o->restarts = vm->restarts;
     o->exit_code = vm->exit_code;
     snprintf(o->last_error, sizeof(o->last_error), "%s", vm->last_error);
+    o->memory_pages = vm->man.memory_pages;
+    o->storage_quota = vm->man.storage_quota;
 }
 
 int
