@@ -12,26 +12,14 @@
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/ota-lib.sh"
 
-ota_setup || { fail "setup"; finish; }
-pack b 1.1.0 "$wasm/ota_tick_v110.wasm" "$work/b.vpk" ||
-    { fail "pack"; finish; }
-# ~100 chunks of 2 KiB at 40 ms each: about 4 s.
-size=$(stat -c %s "$work/b.vpk")
-cs=2048
-n=$(((size + cs - 1) / cs))
-throttle=$((4000 / n))
+slow_update_setup 4000 || finish
 
 pid1=$(ota_pids)
 [ "$(echo "$pid1" | wc -w)" -eq 1 ] && ok ||
     fail "want one vmrt-ota, found: $pid1"
 
 say "update b ($n chunks, $throttle ms each); kill -9 vmrt-ota at 50%"
-fs_bg "$work/update.out" --timeout 180 update --vm b --vpk "$work/b.vpk" \
-    --chunk-size "$cs" --throttle-ms "$throttle" --health-ms 500
-poll 60 progress_at_least "$work/update.out" 50 && ok ||
-    fail "no progress >= 50% seen: $(tail -3 "$work/update.out")"
-grep -q '^result' "$work/update.out" &&
-    fail "the update finished before the kill (too fast to test)"
+slow_update_until 50
 kill -KILL "$pid1" 2>/dev/null && ok || fail "kill -9 vmrt-ota $pid1"
 echo "killed vmrt-ota pid $pid1 at $(grep '^event progress' "$work/update.out" | tail -1)"
 

@@ -11,21 +11,10 @@
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/ota-lib.sh"
 
-ota_setup || { fail "setup"; finish; }
-pack b 1.1.0 "$wasm/ota_tick_v110.wasm" "$work/b.vpk" ||
-    { fail "pack"; finish; }
-size=$(stat -c %s "$work/b.vpk")
-cs=2048
-n=$(((size + cs - 1) / cs))
-throttle=$((5000 / n))
+slow_update_setup 5000 || finish
 
 say "update b ($n chunks, $throttle ms each); restart the broker at 30%"
-fs_bg "$work/update.out" --timeout 180 update --vm b --vpk "$work/b.vpk" \
-    --chunk-size "$cs" --throttle-ms "$throttle" --health-ms 500
-poll 60 progress_at_least "$work/update.out" 30 && ok ||
-    fail "no progress >= 30% seen: $(tail -3 "$work/update.out")"
-grep -q '^result' "$work/update.out" &&
-    fail "the update finished before the broker restart"
+slow_update_until 30
 echo "stopping the broker at $(grep '^event progress' "$work/update.out" | tail -1)"
 broker_stop
 sleep 2

@@ -274,3 +274,30 @@ ota_setup() {
     write_config "${1:-}"
     device_start
 }
+
+# ---- slow updates (the kill and restart tests) --------------------------
+
+# slow_update_setup MS: ota_setup, b 1.1.0 packed into $work/b.vpk, and
+# cs (2 KiB chunks), n (their number) and throttle (ms per chunk served)
+# set so that the transfer takes about MS.  Return 1 (failure recorded)
+# if setup or packing fails.
+slow_update_setup() {
+    ota_setup || { fail "setup"; return 1; }
+    pack b 1.1.0 "$wasm/ota_tick_v110.wasm" "$work/b.vpk" ||
+        { fail "pack"; return 1; }
+    cs=2048
+    n=$((($(stat -c %s "$work/b.vpk") + cs - 1) / cs))
+    throttle=$(($1 / n))
+}
+
+# slow_update_until PERCENT: start that update in the background (output
+# in $work/update.out) and wait until its progress reaches PERCENT; it must
+# not have finished by then.
+slow_update_until() {
+    fs_bg "$work/update.out" --timeout 180 update --vm b --vpk "$work/b.vpk" \
+        --chunk-size "$cs" --throttle-ms "$throttle" --health-ms 500
+    poll 60 progress_at_least "$work/update.out" "$1" && ok ||
+        fail "no progress >= $1% seen: $(tail -3 "$work/update.out")"
+    grep -q '^result' "$work/update.out" &&
+        fail "the update finished before $1% could be acted on (too fast)"
+}

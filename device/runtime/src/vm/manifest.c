@@ -260,31 +260,15 @@ parse_net(const cJSON *it, vmrt_manifest_t *m, char *err, size_t errlen)
     return 0;
 }
 
+static int parse_list(const cJSON *it, const char *what, char *base,
+                      size_t stride, uint32_t max, uint32_t *n,
+                      const char *cfgpath, char *err, size_t errlen);
+
 static int
 parse_args(const cJSON *it, vmrt_manifest_t *m, char *err, size_t errlen)
 {
-    const cJSON *e;
-    char key[32];
-    int rc;
-
-    if (!cJSON_IsArray(it)) {
-        vmrt__err(err, errlen, "args: must be an array of strings");
-        return VMRT_EINVAL;
-    }
-    m->nargs = 0;
-    cJSON_ArrayForEach(e, it) {
-        if (m->nargs == VMRT_MAX_ARGS) {
-            vmrt__err(err, errlen, "args: more than %d entries",
-                      VMRT_MAX_ARGS);
-            return VMRT_EINVAL;
-        }
-        snprintf(key, sizeof(key), "args[%u]", m->nargs);
-        if ((rc = get_str(e, key, m->args[m->nargs], sizeof(m->args[0]),
-                          false, err, errlen)) != 0)
-            return rc;
-        m->nargs++;
-    }
-    return 0;
+    return parse_list(it, "args", m->args[0], sizeof(m->args[0]),
+                      VMRT_MAX_ARGS, &m->nargs, NULL, err, errlen);
 }
 
 /*
@@ -670,33 +654,53 @@ broker_ok(const char *s)
     return false;
 }
 
+/*
+ * parse_list: a JSON array of strings into `max` fields of `stride` bytes
+ * from `base`, counted in *n; with cfgpath, each is a file path made
+ * relative to the config file and checked (get_file).  Errors name the
+ * entry ("what[2]: ...").
+ */
 static int
-parse_ota_keys(const cJSON *it, vmrt_ota_config_t *o, const char *cfgpath,
-               char *err, size_t errlen)
+parse_list(const cJSON *it, const char *what, char *base, size_t stride,
+           uint32_t max, uint32_t *n, const char *cfgpath, char *err,
+           size_t errlen)
 {
     const cJSON *e;
     char key[48];
     int rc;
 
     if (!cJSON_IsArray(it)) {
-        vmrt__err(err, errlen,
-                  "ota.trusted_keys: must be an array of PEM file paths");
+        vmrt__err(err, errlen, "%s: must be an array of %s", what,
+                  cfgpath != NULL ? "file paths" : "strings");
         return VMRT_EINVAL;
     }
-    o->ntrusted_keys = 0;
+    *n = 0;
     cJSON_ArrayForEach(e, it) {
-        if (o->ntrusted_keys == VMRT_OTA_MAX_KEYS) {
-            vmrt__err(err, errlen, "ota.trusted_keys: more than %d entries",
-                      VMRT_OTA_MAX_KEYS);
+        char *dst = base + (size_t)*n * stride;
+
+        if (*n == max) {
+            vmrt__err(err, errlen, "%s: more than %u entries", what,
+                      (unsigned)max);
             return VMRT_EINVAL;
         }
-        snprintf(key, sizeof(key), "ota.trusted_keys[%u]", o->ntrusted_keys);
-        if ((rc = get_file(e, key, o->trusted_keys[o->ntrusted_keys],
-                           VMRT_PATH_MAX, cfgpath, err, errlen)) != 0)
+        snprintf(key, sizeof(key), "%.24s[%u]", what, (unsigned)*n);
+        rc = cfgpath != NULL
+                 ? get_file(e, key, dst, stride, cfgpath, err, errlen)
+                 : get_str(e, key, dst, stride, false, err, errlen);
+        if (rc != 0)
             return rc;
-        o->ntrusted_keys++;
+        (*n)++;
     }
     return 0;
+}
+
+static int
+parse_ota_keys(const cJSON *it, vmrt_ota_config_t *o, const char *cfgpath,
+               char *err, size_t errlen)
+{
+    return parse_list(it, "ota.trusted_keys", o->trusted_keys[0],
+                      sizeof(o->trusted_keys[0]), VMRT_OTA_MAX_KEYS,
+                      &o->ntrusted_keys, cfgpath, err, errlen);
 }
 
 static int
@@ -786,28 +790,8 @@ static int
 parse_ota_args(const cJSON *it, vmrt_ota_config_t *o, char *err,
                size_t errlen)
 {
-    const cJSON *e;
-    char key[32];
-    int rc;
-
-    if (!cJSON_IsArray(it)) {
-        vmrt__err(err, errlen, "ota.args: must be an array of strings");
-        return VMRT_EINVAL;
-    }
-    o->nargs = 0;
-    cJSON_ArrayForEach(e, it) {
-        if (o->nargs == VMRT_OTA_MAX_ARGS) {
-            vmrt__err(err, errlen, "ota.args: more than %d entries",
-                      VMRT_OTA_MAX_ARGS);
-            return VMRT_EINVAL;
-        }
-        snprintf(key, sizeof(key), "ota.args[%u]", o->nargs);
-        if ((rc = get_str(e, key, o->args[o->nargs], sizeof(o->args[0]),
-                          false, err, errlen)) != 0)
-            return rc;
-        o->nargs++;
-    }
-    return 0;
+    return parse_list(it, "ota.args", o->args[0], sizeof(o->args[0]),
+                      VMRT_OTA_MAX_ARGS, &o->nargs, NULL, err, errlen);
 }
 
 /*
