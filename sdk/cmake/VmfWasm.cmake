@@ -66,7 +66,10 @@ function(vmf_wasm_program name)
   # The SDK library (sdk/lib: vos_thread_spawn, vos_thread_join) is
   # compiled into every program; the linker drops what a program does not
   # use.  __stack_pointer is exported because the runtime's scheduler
-  # swaps it per green thread.
+  # swaps it per green thread.  --strip-debug drops the DWARF that
+  # Debian's wasi-libc brings (about 200 KB, 4/5 of a small program): a
+  # module is sent over the air and stored on the device; the "name"
+  # section stays, so traps still name functions.
   set(_lib "${_vmf_sdk_dir}/lib/vos_thread.c")
   add_custom_command(
     OUTPUT "${_out}"
@@ -75,6 +78,7 @@ function(vmf_wasm_program name)
             "--sysroot=${VMF_WASI_SYSROOT}" -O2 -std=c11 -Wall -Wextra
             -mmutable-globals "-I${_vmf_sdk_dir}/include" ${W_CFLAGS}
             ${_srcs} ${_lib} -Wl,--export=__stack_pointer
+            -Wl,--strip-debug
             -o "${_out}" ${W_LDFLAGS}
     DEPENDS ${_srcs} ${_lib} "${_vmf_sdk_dir}/include/vos.h"
     COMMENT "wasm32-wasi ${name}.wasm"

@@ -10,17 +10,17 @@
 # to b (E_WRONG_VM), a downgrade to 0.9.0 (E_DOWNGRADE) and a package over
 # the device's max_package (E_TOO_LARGE).  After each one b still runs
 # 1.0.0, its restart count is unchanged and it keeps ticking.  VM q has a
-# storage_quota (100000) below the module (~195 KB, under max_package):
+# storage_quota (20000) below the module (~35 KB, under max_package):
 # its update ends E_QUOTA, checked against q's real quota as vmrt
 # reports it, and q is untouched.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/ota-lib.sh"
 
-# The good packages (~200 KB) fit; the padded one does not.
+# The good packages (~36 KB) fit; the padded one (~236 KB) does not.
 extra_vms='{ "name": "q", "module": "'$wasm'/ota_tick.wasm", "version": "1.0.0",
-      "priority": 12, "storage_quota": 100000 }'
-ota_setup '"max_package": 300000,' || { fail "setup"; finish; }
+      "priority": 12, "storage_quota": 20000 }'
+ota_setup '"max_package": 150000,' || { fail "setup"; finish; }
 new=$wasm/ota_tick_v110.wasm
 pack b 1.1.0 "$new" "$work/good.vpk" || { fail "pack"; finish; }
 pack b 1.1.0 "$new" "$work/foreign.vpk" --key "$work/keys/other.key" ||
@@ -105,7 +105,7 @@ fs --timeout 90 --expect E_QUOTA update --vm q --vpk "$work/for-q.vpk" \
     >"$work/quota.out" 2>&1 && ok ||
     fail "quota: exit $?, want the final code E_QUOTA"
 cat "$work/quota.out"
-grep -q "^result E_QUOTA: .*quota of 100000" "$work/quota.out" && ok ||
+grep -q "^result E_QUOTA: .*quota of 20000" "$work/quota.out" && ok ||
     fail "quota: no E_QUOTA result naming q's quota"
 [ "$(vm_field q version)" = 1.0.0 ] && [ "$(vm_field q state)" = running ] &&
     [ "$(vm_field q restarts)" = "$restarts_q" ] && ok ||

@@ -81,7 +81,7 @@ cmd destroy OK "" destroy --vm c
 
 say "cancel an update of b in mid-transfer"
 pack b 1.1.0 "$wasm/ota_tick_v110.wasm" "$work/b.vpk" || fail "pack b"
-# ~100 chunks of 2 KiB at 40 ms each: about 4 s.
+# Chunks of 2 KiB, throttled so that the transfer takes about 4 s.
 size=$(stat -c %s "$work/b.vpk")
 throttle=$((4000 / ((size + 2047) / 2048)))
 restarts_b=$(vm_field b restarts)

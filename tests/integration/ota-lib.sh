@@ -278,14 +278,14 @@ ota_setup() {
 # ---- slow updates (the kill and restart tests) --------------------------
 
 # slow_update_setup MS: ota_setup, b 1.1.0 packed into $work/b.vpk, and
-# cs (2 KiB chunks), n (their number) and throttle (ms per chunk served)
-# set so that the transfer takes about MS.  Return 1 (failure recorded)
-# if setup or packing fails.
+# cs (512-byte chunks: about 70), n (their number) and throttle (ms per
+# chunk served) set so that the transfer takes about MS.  Return 1
+# (failure recorded) if setup or packing fails.
 slow_update_setup() {
     ota_setup || { fail "setup"; return 1; }
     pack b 1.1.0 "$wasm/ota_tick_v110.wasm" "$work/b.vpk" ||
         { fail "pack"; return 1; }
-    cs=2048
+    cs=512
     n=$((($(stat -c %s "$work/b.vpk") + cs - 1) / cs))
     throttle=$(($1 / n))
 }
