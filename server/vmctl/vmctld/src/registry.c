@@ -1,0 +1,1747 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the vmfleet authors */
+
+/*
+ * The vmctld registry on SQLite (registry.h).  This is the only file that
+ * includes sqlite3.h.  Every statement is prepared per call: the registry
+ * is not on a hot path yet, and it keeps each function self-contained.
+ *
+ * Schema history lives in `migrations` below: step i takes user_version
+ * from i to i + 1 and runs in one transaction together with the version
+ * bump, so a crash leaves either the old or the new schema, never half.
+ * Never edit a step that has shipped; append a new one.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "registry.h"
+#include "registry_internal.h"
+
+/* 'VMFD' in the SQLite header, so that we never migrate another
+ * application's database into ours. */
+#define APP_ID 0x564d4644
+#define BUSY_TIMEOUT_MS 5000
+
+struct vmctld_reg {
+    sqlite3 *db;
+    char err[512];
+};
+
+static const struct {
+    int code;
+    const char *text;
+} errtab[] = {
+#define VMCTLD_REG_ERR_ROW(name, val, text) { (val), (text) },
+    VMCTLD_REG_ERRORS(VMCTLD_REG_ERR_ROW)
+#undef VMCTLD_REG_ERR_ROW
+};
+
+static const char *const migrations[] = {
+    /* 0 -> 1: devices, their labels and VMs, the package and snapshot
+     * store. */
+    "CREATE TABLE devices ("
+    "  id TEXT PRIMARY KEY,"
+    "  online INTEGER NOT NULL DEFAULT 0,"
+    "  last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+    "  runtime_version TEXT NOT NULL DEFAULT '',"
+    "  ota_version TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE device_labels ("
+    "  device TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (device, key));"
+    "CREATE INDEX device_labels_kv ON device_labels(key, value);"
+    "CREATE TABLE device_vms ("
+    "  device TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  version TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL DEFAULT '',"
+    "  memory_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  storage_quota INTEGER NOT NULL DEFAULT 0,"
+    "  restarts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY (device, name));"
+    "CREATE TABLE packages ("
+    "  sha256 TEXT PRIMARY KEY,"
+    "  vm TEXT NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  key_id TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  path TEXT NOT NULL);"
+    "CREATE TABLE snapshots ("
+    "  sha256 TEXT PRIMARY KEY,"
+    "  device TEXT NOT NULL,"
+    "  vm TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  path TEXT NOT NULL);",
+
+    /* 1 -> 2: boot ids, commands, rollouts. */
+    "ALTER TABLE devices ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE commands ("
+    "  id TEXT PRIMARY KEY,"
+    "  device TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  vm TEXT NOT NULL DEFAULT '',"
+    "  body BLOB,"
+    "  state TEXT NOT NULL"
+    "    CHECK (state IN ('queued', 'sent', 'done', 'expired')),"
+    "  code INTEGER NOT NULL DEFAULT 0,"
+    "  message TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX commands_device ON commands(device, state, created_ms);"
+    "CREATE INDEX commands_expiry ON commands(state, expires_ms);"
+    "CREATE TABLE rollouts ("
+    "  id TEXT PRIMARY KEY,"
+    "  vm TEXT NOT NULL,"
+    "  package_sha TEXT NOT NULL REFERENCES packages(sha256),"
+    "  target TEXT NOT NULL,"
+    "  params TEXT NOT NULL DEFAULT '{}',"
+    "  state TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX rollouts_package ON rollouts(package_sha);"
+    "CREATE TABLE rollout_devices ("
+    "  rollout TEXT NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,"
+    "  device TEXT NOT NULL,"
+    "  batch INTEGER NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  code INTEGER NOT NULL DEFAULT 0,"
+    "  message TEXT NOT NULL DEFAULT '',"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (rollout, device));",
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
+                   VMCTLD_REG_SCHEMA_VERSION,
+               "one migration step per schema version");
+
+static const char *const cmd_state_names[] = {
+    [VMCTLD_REG_CMD_QUEUED] = "queued",
+    [VMCTLD_REG_CMD_SENT] = "sent",
+    [VMCTLD_REG_CMD_DONE] = "done",
+    [VMCTLD_REG_CMD_EXPIRED] = "expired",
+};
+
+const char *
+vmctld_reg_strerror(int err)
+{
+    size_t i;
+
+    if (err == 0)
+        return "success";
+    for (i = 0; i < sizeof(errtab) / sizeof(errtab[0]); i++)
+        if (errtab[i].code == err)
+            return errtab[i].text;
+    return "unknown error";
+}
+
+const char *
+vmctld_reg_errmsg(const vmctld_reg_t *reg)
+{
+    return reg != NULL ? reg->err : "no registry";
+}
+
+__attribute__((format(printf, 3, 4))) static int
+fail(vmctld_reg_t *reg, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reg->err, sizeof(reg->err), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/*
+ * db_fail: record SQLite's last error on `reg` under the heading `what`.
+ * Return: the VMCTLD_REG_E* code that matches the SQLite error: EEXIST for
+ * a duplicate key, ENOTDB for a file that is not a database, EBUSY for a
+ * lock held too long by another process, EDB for the rest.
+ */
+static int
+db_fail(vmctld_reg_t *reg, const char *what)
+{
+    int xrc = sqlite3_extended_errcode(reg->db);
+    int rc;
+
+    switch (xrc & 0xff) {
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        rc = VMCTLD_REG_ENOTDB;
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        rc = VMCTLD_REG_EBUSY;
+        break;
+    case SQLITE_NOMEM:
+        rc = VMCTLD_REG_ENOMEM;
+        break;
+    case SQLITE_CONSTRAINT:
+        rc = (xrc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+              xrc == SQLITE_CONSTRAINT_UNIQUE)
+                 ? VMCTLD_REG_EEXIST
+                 : VMCTLD_REG_EDB;
+        break;
+    default:
+        rc = VMCTLD_REG_EDB;
+        break;
+    }
+    return fail(reg, rc, "%s: %s", what, sqlite3_errmsg(reg->db));
+}
+
+static int
+prepare(vmctld_reg_t *reg, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(reg->db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return db_fail(reg, "prepare");
+    }
+    return 0;
+}
+
+/* Run a statement that returns no rows, then finalize it. */
+static int
+step_done(vmctld_reg_t *reg, sqlite3_stmt *st, const char *what)
+{
+    int rc = 0;
+
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(reg, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int
+exec(vmctld_reg_t *reg, const char *sql, const char *what)
+{
+    if (sqlite3_exec(reg->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(reg, what);
+    return 0;
+}
+
+static int
+begin(vmctld_reg_t *reg)
+{
+    return exec(reg, "BEGIN IMMEDIATE", "begin transaction");
+}
+
+static int
+commit(vmctld_reg_t *reg)
+{
+    return exec(reg, "COMMIT", "commit");
+}
+
+/* Roll back after a failure, keeping the first error's message. */
+static void
+rollback(vmctld_reg_t *reg)
+{
+    sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void
+bind_str(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (s == NULL)
+        sqlite3_bind_null(st, idx);
+    else
+        sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+}
+
+static void
+col_str(sqlite3_stmt *st, int col, char *buf, size_t len)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+
+    snprintf(buf, len, "%s", s != NULL ? (const char *)s : "");
+}
+
+/* A malloc'd copy of a text column; NULL only when out of memory. */
+static char *
+col_dup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    char *p = malloc(n + 1);
+
+    if (p != NULL) {
+        if (n > 0)
+            memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/*
+ * check_str: validate a string argument or field of capacity `cap`.
+ * Return: 0 if it is non-NULL, NUL-terminated within `cap` and (when
+ * `need` is set) not empty; VMCTLD_REG_EINVAL naming `what` otherwise.
+ */
+static int
+check_str(vmctld_reg_t *reg, const char *s, size_t cap, bool need,
+          const char *what)
+{
+    size_t n;
+
+    if (s == NULL)
+        return fail(reg, VMCTLD_REG_EINVAL, "%s is missing", what);
+    for (n = 0; n < cap && s[n] != '\0'; n++)
+        ;
+    if (n == cap)
+        return fail(reg, VMCTLD_REG_EINVAL, "%s is longer than %zu bytes",
+                    what, cap - 1);
+    if (need && n == 0)
+        return fail(reg, VMCTLD_REG_EINVAL, "%s is empty", what);
+    return 0;
+}
+
+/*
+ * grow: make room for one more element in a caller-owned array.
+ * Return: 0, or VMCTLD_REG_ENOMEM with the array left as it was.
+ */
+static int
+grow(vmctld_reg_t *reg, void **arr, size_t *cap, size_t n, size_t elem)
+{
+    void *p;
+    size_t ncap;
+
+    if (n < *cap)
+        return 0;
+    ncap = *cap != 0 ? *cap * 2 : 8;
+    if ((p = realloc(*arr, ncap * elem)) == NULL)
+        return fail(reg, VMCTLD_REG_ENOMEM, "out of memory for %zu rows",
+                    ncap);
+    memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static int
+pragma_int(vmctld_reg_t *reg, const char *sql, int *out)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare(reg, sql, &st)) != 0)
+        return rc;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(reg, sql);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int
+vmctld_reg_schema_version(vmctld_reg_t *reg)
+{
+    int v = 0, rc;
+
+    if (reg == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = pragma_int(reg, "PRAGMA user_version", &v)) != 0)
+        return rc;
+    return v;
+}
+
+int
+vmctld_reg_journal_mode(vmctld_reg_t *reg, char *buf, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL || buf == NULL || len == 0)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = prepare(reg, "PRAGMA journal_mode", &st)) != 0)
+        return rc;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        rc = db_fail(reg, "PRAGMA journal_mode");
+    else
+        col_str(st, 0, buf, len);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * migrate: bring the schema from its current user_version up to
+ * VMCTLD_REG_SCHEMA_VERSION.
+ * Return: 0; ENOTDB when the file holds another application's tables;
+ * ENEWER when it was written by a newer vmctld; EDB if a step failed
+ * (that step is rolled back, earlier steps stay).
+ */
+static int
+migrate(vmctld_reg_t *reg)
+{
+    int version = 0, app_id = 0, ntables = 0, rc;
+    char sql[96];
+
+    if ((rc = pragma_int(reg, "PRAGMA application_id", &app_id)) != 0 ||
+        (rc = pragma_int(reg, "PRAGMA user_version", &version)) != 0 ||
+        (rc = pragma_int(reg, "SELECT count(*) FROM sqlite_master",
+                         &ntables)) != 0)
+        return rc;
+    if (app_id != APP_ID && (app_id != 0 || ntables != 0))
+        return fail(reg, VMCTLD_REG_ENOTDB,
+                    "not a vmctld database (application_id %#x, %d schema "
+                    "objects); refusing to touch it",
+                    (unsigned)app_id, ntables);
+    if (version > VMCTLD_REG_SCHEMA_VERSION)
+        return fail(reg, VMCTLD_REG_ENEWER,
+                    "database schema version %d is newer than this vmctld "
+                    "supports (%d); run a newer vmctld or restore a backup",
+                    version, VMCTLD_REG_SCHEMA_VERSION);
+    if (version < 0)
+        return fail(reg, VMCTLD_REG_ENOTDB, "negative schema version %d",
+                    version);
+    for (; version < VMCTLD_REG_SCHEMA_VERSION; version++) {
+        if ((rc = begin(reg)) != 0)
+            return rc;
+        snprintf(sql, sizeof(sql),
+                 "PRAGMA application_id = %d; PRAGMA user_version = %d",
+                 APP_ID, version + 1);
+        if ((rc = exec(reg, migrations[version], "migration")) != 0 ||
+            (rc = exec(reg, sql, "set schema version")) != 0 ||
+            (rc = commit(reg)) != 0) {
+            char why[sizeof(reg->err)];
+
+            snprintf(why, sizeof(why), "%s", reg->err);
+            rollback(reg);
+            return fail(reg, rc, "migration %d -> %d failed: %s", version,
+                        version + 1, why);
+        }
+    }
+    return 0;
+}
+
+int
+vmctld_reg_open(const char *path, vmctld_reg_t **out, char *err,
+                size_t errlen)
+{
+    vmctld_reg_t *reg;
+    char mode[16];
+    int rc;
+
+    if (path == NULL || out == NULL) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "no database path given");
+        return VMCTLD_REG_EINVAL;
+    }
+    if ((reg = calloc(1, sizeof(*reg))) == NULL) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "out of memory");
+        return VMCTLD_REG_ENOMEM;
+    }
+    if (sqlite3_open_v2(path, &reg->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = db_fail(reg, "open");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(reg->db, 1);
+    sqlite3_busy_timeout(reg->db, BUSY_TIMEOUT_MS);
+    /* The first read of the file happens here, so this is where a file
+     * that is not a database is found. */
+    if ((rc = exec(reg, "PRAGMA foreign_keys = ON", "foreign keys")) != 0 ||
+        (rc = migrate(reg)) != 0)
+        goto fail;
+    /* After the migrations: a refused file must not be turned into WAL. */
+    if ((rc = exec(reg, "PRAGMA journal_mode = WAL", "WAL mode")) != 0 ||
+        (rc = vmctld_reg_journal_mode(reg, mode, sizeof(mode))) != 0)
+        goto fail;
+    if (strcmp(mode, "wal") != 0 && strcmp(path, ":memory:") != 0) {
+        rc = fail(reg, VMCTLD_REG_EDB,
+                  "cannot turn on WAL mode (journal mode is %s)", mode);
+        goto fail;
+    }
+    *out = reg;
+    return 0;
+fail:
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s: %s", path, reg->err);
+    sqlite3_close(reg->db);
+    free(reg);
+    return rc;
+}
+
+void
+vmctld_reg_close(vmctld_reg_t *reg)
+{
+    if (reg == NULL)
+        return;
+    sqlite3_close(reg->db);
+    free(reg);
+}
+
+/* ---- devices ---------------------------------------------------------- */
+
+static int
+check_device(vmctld_reg_t *reg, const vmctld_reg_device_t *d)
+{
+    size_t i;
+    int rc;
+
+    if ((rc = check_str(reg, d->id, sizeof(d->id), true, "device id")) ||
+        (rc = check_str(reg, d->runtime_version, sizeof(d->runtime_version),
+                        false, "runtime_version")) ||
+        (rc = check_str(reg, d->ota_version, sizeof(d->ota_version), false,
+                        "ota_version")) ||
+        (rc = check_str(reg, d->boot_id, sizeof(d->boot_id), false,
+                        "boot_id")))
+        return rc;
+    if ((d->n_labels > 0 && d->labels == NULL) ||
+        (d->n_vms > 0 && d->vms == NULL))
+        return fail(reg, VMCTLD_REG_EINVAL, "device %s: NULL array", d->id);
+    for (i = 0; i < d->n_labels; i++)
+        if ((rc = check_str(reg, d->labels[i].key, sizeof(d->labels[i].key),
+                            true, "label key")) ||
+            (rc = check_str(reg, d->labels[i].value,
+                            sizeof(d->labels[i].value), false,
+                            "label value")))
+            return rc;
+    for (i = 0; i < d->n_vms; i++)
+        if ((rc = check_str(reg, d->vms[i].name, sizeof(d->vms[i].name),
+                            true, "vm name")) ||
+            (rc = check_str(reg, d->vms[i].version,
+                            sizeof(d->vms[i].version), false, "vm version")) ||
+            (rc = check_str(reg, d->vms[i].state, sizeof(d->vms[i].state),
+                            false, "vm state")) ||
+            (rc = check_str(reg, d->vms[i].last_error,
+                            sizeof(d->vms[i].last_error), false,
+                            "vm last_error")))
+            return rc;
+    return 0;
+}
+
+/* The body of vmctld_reg_device_upsert(), inside its transaction. */
+static int
+device_write(vmctld_reg_t *reg, const vmctld_reg_device_t *d)
+{
+    sqlite3_stmt *st;
+    size_t i;
+    int rc;
+
+    if ((rc = prepare(reg,
+                      "INSERT INTO devices (id, online, last_seen_ms,"
+                      " runtime_version, ota_version, boot_id)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                      " ON CONFLICT(id) DO UPDATE SET online = ?2,"
+                      " last_seen_ms = ?3, runtime_version = ?4,"
+                      " ota_version = ?5, boot_id = ?6",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, d->id);
+    sqlite3_bind_int(st, 2, d->online ? 1 : 0);
+    sqlite3_bind_int64(st, 3, d->last_seen_ms);
+    bind_str(st, 4, d->runtime_version);
+    bind_str(st, 5, d->ota_version);
+    bind_str(st, 6, d->boot_id);
+    if ((rc = step_done(reg, st, "write device")) != 0)
+        return rc;
+
+    if ((rc = prepare(reg, "DELETE FROM device_labels WHERE device = ?1",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, d->id);
+    if ((rc = step_done(reg, st, "clear labels")) != 0)
+        return rc;
+    if ((rc = prepare(reg, "DELETE FROM device_vms WHERE device = ?1",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, d->id);
+    if ((rc = step_done(reg, st, "clear vms")) != 0)
+        return rc;
+
+    if ((rc = prepare(reg,
+                      "INSERT INTO device_labels (device, key, value)"
+                      " VALUES (?1, ?2, ?3)",
+                      &st)) != 0)
+        return rc;
+    for (i = 0; i < d->n_labels && rc == 0; i++) {
+        sqlite3_reset(st);
+        bind_str(st, 1, d->id);
+        bind_str(st, 2, d->labels[i].key);
+        bind_str(st, 3, d->labels[i].value);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(reg, "write label");
+    }
+    sqlite3_finalize(st);
+    if (rc != 0)
+        return rc;
+
+    if ((rc = prepare(reg,
+                      "INSERT INTO device_vms (device, name, version, state,"
+                      " memory_bytes, storage_quota, restarts, last_error)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      &st)) != 0)
+        return rc;
+    for (i = 0; i < d->n_vms && rc == 0; i++) {
+        const vmctld_reg_vm_t *vm = &d->vms[i];
+
+        sqlite3_reset(st);
+        bind_str(st, 1, d->id);
+        bind_str(st, 2, vm->name);
+        bind_str(st, 3, vm->version);
+        bind_str(st, 4, vm->state);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)vm->memory_bytes);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)vm->storage_quota);
+        sqlite3_bind_int64(st, 7, vm->restarts);
+        bind_str(st, 8, vm->last_error);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(reg, "write vm");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int
+vmctld_reg_device_upsert(vmctld_reg_t *reg, const vmctld_reg_device_t *dev)
+{
+    int rc;
+
+    if (reg == NULL || dev == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_device(reg, dev)) != 0 || (rc = begin(reg)) != 0)
+        return rc;
+    if ((rc = device_write(reg, dev)) != 0 || (rc = commit(reg)) != 0) {
+        rollback(reg);
+        return rc;
+    }
+    return 0;
+}
+
+void
+vmctld_reg_device_clear(vmctld_reg_device_t *dev)
+{
+    if (dev == NULL)
+        return;
+    free(dev->labels);
+    free(dev->vms);
+    dev->labels = NULL;
+    dev->vms = NULL;
+    dev->n_labels = 0;
+    dev->n_vms = 0;
+}
+
+void
+vmctld_reg_devices_free(vmctld_reg_device_t *devs, size_t n)
+{
+    size_t i;
+
+    if (devs == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        vmctld_reg_device_clear(&devs[i]);
+    free(devs);
+}
+
+#define DEVICE_COLS \
+    "id, online, last_seen_ms, runtime_version, ota_version, boot_id"
+
+static void
+device_row(sqlite3_stmt *st, vmctld_reg_device_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    col_str(st, 0, d->id, sizeof(d->id));
+    d->online = sqlite3_column_int(st, 1) != 0;
+    d->last_seen_ms = sqlite3_column_int64(st, 2);
+    col_str(st, 3, d->runtime_version, sizeof(d->runtime_version));
+    col_str(st, 4, d->ota_version, sizeof(d->ota_version));
+    col_str(st, 5, d->boot_id, sizeof(d->boot_id));
+}
+
+/*
+ * device_children: load the labels and VMs of `d` with the two prepared
+ * statements (each takes the device id as ?1).
+ * Return: 0, or a VMCTLD_REG_E* code with `d` cleared.
+ */
+static int
+device_children(vmctld_reg_t *reg, vmctld_reg_device_t *d,
+                sqlite3_stmt *labels, sqlite3_stmt *vms)
+{
+    size_t cap = 0;
+    int rc = 0, s;
+
+    sqlite3_reset(labels);
+    bind_str(labels, 1, d->id);
+    while ((s = sqlite3_step(labels)) == SQLITE_ROW) {
+        if ((rc = grow(reg, (void **)&d->labels, &cap, d->n_labels,
+                       sizeof(*d->labels))) != 0)
+            goto fail;
+        col_str(labels, 0, d->labels[d->n_labels].key,
+                sizeof(d->labels[0].key));
+        col_str(labels, 1, d->labels[d->n_labels].value,
+                sizeof(d->labels[0].value));
+        d->n_labels++;
+    }
+    if (s != SQLITE_DONE) {
+        rc = db_fail(reg, "read labels");
+        goto fail;
+    }
+    cap = 0;
+    sqlite3_reset(vms);
+    bind_str(vms, 1, d->id);
+    while ((s = sqlite3_step(vms)) == SQLITE_ROW) {
+        vmctld_reg_vm_t *vm;
+
+        if ((rc = grow(reg, (void **)&d->vms, &cap, d->n_vms,
+                       sizeof(*d->vms))) != 0)
+            goto fail;
+        vm = &d->vms[d->n_vms++];
+        col_str(vms, 0, vm->name, sizeof(vm->name));
+        col_str(vms, 1, vm->version, sizeof(vm->version));
+        col_str(vms, 2, vm->state, sizeof(vm->state));
+        vm->memory_bytes = (uint64_t)sqlite3_column_int64(vms, 3);
+        vm->storage_quota = (uint64_t)sqlite3_column_int64(vms, 4);
+        vm->restarts = (uint32_t)sqlite3_column_int64(vms, 5);
+        col_str(vms, 6, vm->last_error, sizeof(vm->last_error));
+    }
+    if (s != SQLITE_DONE) {
+        rc = db_fail(reg, "read vms");
+        goto fail;
+    }
+    return 0;
+fail:
+    vmctld_reg_device_clear(d);
+    return rc;
+}
+
+static int
+prepare_children(vmctld_reg_t *reg, sqlite3_stmt **labels,
+                 sqlite3_stmt **vms)
+{
+    int rc;
+
+    if ((rc = prepare(reg,
+                      "SELECT key, value FROM device_labels"
+                      " WHERE device = ?1 ORDER BY key",
+                      labels)) != 0)
+        return rc;
+    if ((rc = prepare(reg,
+                      "SELECT name, version, state, memory_bytes,"
+                      " storage_quota, restarts, last_error"
+                      " FROM device_vms WHERE device = ?1 ORDER BY name",
+                      vms)) != 0) {
+        sqlite3_finalize(*labels);
+        return rc;
+    }
+    return 0;
+}
+
+int
+vmctld_reg_device_get(vmctld_reg_t *reg, const char *id,
+                      vmctld_reg_device_t *out)
+{
+    sqlite3_stmt *st, *labels, *vms;
+    int rc, s;
+
+    if (reg == NULL || out == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "device id")) != 0)
+        return rc;
+    if ((rc = prepare(reg, "SELECT " DEVICE_COLS " FROM devices WHERE id = ?1",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, id);
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        device_row(st, out);
+    else if (s == SQLITE_DONE)
+        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no device %s", id);
+    else
+        rc = db_fail(reg, "read device");
+    sqlite3_finalize(st);
+    if (rc != 0)
+        return rc;
+    if ((rc = prepare_children(reg, &labels, &vms)) != 0)
+        return rc;
+    rc = device_children(reg, out, labels, vms);
+    sqlite3_finalize(labels);
+    sqlite3_finalize(vms);
+    return rc;
+}
+
+int
+vmctld_reg_device_list(vmctld_reg_t *reg, const char *label_filter,
+                       vmctld_reg_device_t **out, size_t *n)
+{
+    sqlite3_stmt *st = NULL, *labels = NULL, *vms = NULL;
+    vmctld_reg_device_t *devs = NULL;
+    char key[VMCTLD_REG_NAME_MAX], value[VMCTLD_REG_LABEL_MAX];
+    const char *eq;
+    size_t cap = 0, cnt = 0;
+    int rc, s;
+
+    if (reg == NULL || out == NULL || n == NULL)
+        return VMCTLD_REG_EINVAL;
+    if (label_filter != NULL) {
+        eq = strchr(label_filter, '=');
+        if (eq == NULL || eq == label_filter ||
+            (size_t)(eq - label_filter) >= sizeof(key) ||
+            strlen(eq + 1) >= sizeof(value))
+            return fail(reg, VMCTLD_REG_EINVAL,
+                        "label filter '%s' is not key=value", label_filter);
+        memcpy(key, label_filter, (size_t)(eq - label_filter));
+        key[eq - label_filter] = '\0';
+        snprintf(value, sizeof(value), "%s", eq + 1);
+    }
+    if ((rc = prepare(reg,
+                      label_filter == NULL
+                          ? "SELECT " DEVICE_COLS " FROM devices ORDER BY id"
+                          : "SELECT " DEVICE_COLS " FROM devices WHERE id IN"
+                            " (SELECT device FROM device_labels"
+                            " WHERE key = ?1 AND value = ?2) ORDER BY id",
+                      &st)) != 0)
+        return rc;
+    if (label_filter != NULL) {
+        bind_str(st, 1, key);
+        bind_str(st, 2, value);
+    }
+    if ((rc = prepare_children(reg, &labels, &vms)) != 0)
+        goto out;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = grow(reg, (void **)&devs, &cap, cnt, sizeof(*devs))) != 0)
+            goto out;
+        device_row(st, &devs[cnt]);
+        if ((rc = device_children(reg, &devs[cnt], labels, vms)) != 0)
+            goto out;
+        cnt++;
+    }
+    if (s != SQLITE_DONE)
+        rc = db_fail(reg, "list devices");
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(labels);
+    sqlite3_finalize(vms);
+    if (rc != 0) {
+        vmctld_reg_devices_free(devs, cnt);
+        return rc;
+    }
+    *out = devs;
+    *n = cnt;
+    return 0;
+}
+
+int
+vmctld_reg_device_mark_offline(vmctld_reg_t *reg, const char *id,
+                               int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "device id")) != 0)
+        return rc;
+    if ((rc = prepare(reg,
+                      "UPDATE devices SET online = 0, last_seen_ms ="
+                      " max(last_seen_ms, ?2) WHERE id = ?1",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    if ((rc = step_done(reg, st, "mark offline")) != 0)
+        return rc;
+    if (sqlite3_changes(reg->db) == 0)
+        return fail(reg, VMCTLD_REG_ENOTFOUND, "no device %s", id);
+    return 0;
+}
+
+/* ---- packages and snapshots ------------------------------------------ */
+
+/* True for exactly 64 lowercase hex digits. */
+static bool
+is_sha_hex(const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return s[64] == '\0';
+}
+
+static int
+check_sha(vmctld_reg_t *reg, const char *sha)
+{
+    int rc;
+
+    if ((rc = check_str(reg, sha, VMCTLD_REG_SHA_HEX, true, "sha256")) != 0)
+        return rc;
+    if (!is_sha_hex(sha))
+        return fail(reg, VMCTLD_REG_EINVAL,
+                    "sha256 '%s' is not 64 lowercase hex digits", sha);
+    return 0;
+}
+
+int
+vmctld_reg_package_put(vmctld_reg_t *reg, const vmctld_reg_package_t *p)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL || p == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_sha(reg, p->sha256)) ||
+        (rc = check_str(reg, p->vm, sizeof(p->vm), true, "package vm")) ||
+        (rc = check_str(reg, p->version, sizeof(p->version), true,
+                        "package version")) ||
+        (rc = check_str(reg, p->key_id, sizeof(p->key_id), false,
+                        "package key_id")) ||
+        (rc = check_str(reg, p->path, sizeof(p->path), true, "package path")))
+        return rc;
+    if ((rc = prepare(reg,
+                      "INSERT INTO packages (sha256, vm, version, size,"
+                      " key_id, created_ms, path)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, p->sha256);
+    bind_str(st, 2, p->vm);
+    bind_str(st, 3, p->version);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)p->size);
+    bind_str(st, 5, p->key_id);
+    sqlite3_bind_int64(st, 6, p->created_ms);
+    bind_str(st, 7, p->path);
+    return step_done(reg, st, "store package");
+}
+
+static void
+package_row(sqlite3_stmt *st, vmctld_reg_package_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    col_str(st, 0, p->sha256, sizeof(p->sha256));
+    col_str(st, 1, p->vm, sizeof(p->vm));
+    col_str(st, 2, p->version, sizeof(p->version));
+    p->size = (uint64_t)sqlite3_column_int64(st, 3);
+    col_str(st, 4, p->key_id, sizeof(p->key_id));
+    p->created_ms = sqlite3_column_int64(st, 5);
+    col_str(st, 6, p->path, sizeof(p->path));
+}
+
+static void
+snapshot_row(sqlite3_stmt *st, vmctld_reg_snapshot_t *s)
+{
+    memset(s, 0, sizeof(*s));
+    col_str(st, 0, s->sha256, sizeof(s->sha256));
+    col_str(st, 1, s->device, sizeof(s->device));
+    col_str(st, 2, s->vm, sizeof(s->vm));
+    s->size = (uint64_t)sqlite3_column_int64(st, 3);
+    s->created_ms = sqlite3_column_int64(st, 4);
+    col_str(st, 5, s->path, sizeof(s->path));
+}
+
+/*
+ * get_one: run `sql` with `key` bound to ?1 and decode the single row
+ * with `row` into `out`.
+ * Return: 0, ENOTFOUND (message names `what` and `key`), or EDB.
+ */
+static int
+get_one(vmctld_reg_t *reg, const char *sql, const char *key,
+        const char *what, void (*row)(sqlite3_stmt *, void *), void *out)
+{
+    sqlite3_stmt *st;
+    int rc, s;
+
+    if ((rc = prepare(reg, sql, &st)) != 0)
+        return rc;
+    bind_str(st, 1, key);
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        row(st, out);
+    else if (s == SQLITE_DONE)
+        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no %s %s", what, key);
+    else
+        rc = db_fail(reg, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * list_rows: run `sql` with `key` (may be NULL) bound to ?1 and decode
+ * every row into a growing array of `elem`-byte records with `row`.
+ * Return: 0 with `out` and `n` set (NULL and 0 when empty), or a
+ * VMCTLD_REG_E* code with nothing allocated.  Records must not own memory.
+ */
+static int
+list_rows(vmctld_reg_t *reg, const char *sql, const char *key, size_t elem,
+          void (*row)(sqlite3_stmt *, void *), void **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    void *arr = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc, s;
+
+    if ((rc = prepare(reg, sql, &st)) != 0)
+        return rc;
+    bind_str(st, 1, key);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = grow(reg, &arr, &cap, cnt, elem)) != 0)
+            break;
+        row(st, (char *)arr + cnt * elem);
+        cnt++;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_fail(reg, "list");
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+static void
+package_row_v(sqlite3_stmt *st, void *p)
+{
+    package_row(st, p);
+}
+
+static void
+snapshot_row_v(sqlite3_stmt *st, void *p)
+{
+    snapshot_row(st, p);
+}
+
+#define PACKAGE_COLS "sha256, vm, version, size, key_id, created_ms, path"
+#define SNAPSHOT_COLS "sha256, device, vm, size, created_ms, path"
+
+int
+vmctld_reg_package_get(vmctld_reg_t *reg, const char *sha256,
+                       vmctld_reg_package_t *out)
+{
+    int rc;
+
+    if (reg == NULL || out == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_sha(reg, sha256)) != 0)
+        return rc;
+    return get_one(reg,
+                   "SELECT " PACKAGE_COLS " FROM packages WHERE sha256 = ?1",
+                   sha256, "package", package_row_v, out);
+}
+
+int
+vmctld_reg_package_list(vmctld_reg_t *reg, const char *vm,
+                        vmctld_reg_package_t **out, size_t *n)
+{
+    if (reg == NULL || out == NULL || n == NULL)
+        return VMCTLD_REG_EINVAL;
+    return list_rows(reg,
+                     "SELECT " PACKAGE_COLS " FROM packages"
+                     " WHERE ?1 IS NULL OR vm = ?1"
+                     " ORDER BY created_ms DESC, sha256",
+                     vm, sizeof(**out), package_row_v, (void **)out, n);
+}
+
+/*
+ * delete_by_sha: delete one row of `table` (a constant) by sha256.
+ * Return: 0; ENOTFOUND; EINUSE when a foreign key still refers to it.
+ */
+static int
+delete_by_sha(vmctld_reg_t *reg, const char *sql, const char *sha,
+              const char *what)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = check_sha(reg, sha)) != 0)
+        return rc;
+    if ((rc = prepare(reg, sql, &st)) != 0)
+        return rc;
+    bind_str(st, 1, sha);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(reg->db) ==
+            SQLITE_CONSTRAINT_FOREIGNKEY)
+            rc = fail(reg, VMCTLD_REG_EINUSE,
+                      "%s %s is used by a rollout", what, sha);
+        else
+            rc = db_fail(reg, what);
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_changes(reg->db) == 0)
+        return fail(reg, VMCTLD_REG_ENOTFOUND, "no %s %s", what, sha);
+    return 0;
+}
+
+int
+vmctld_reg_package_delete(vmctld_reg_t *reg, const char *sha256)
+{
+    if (reg == NULL)
+        return VMCTLD_REG_EINVAL;
+    return delete_by_sha(reg, "DELETE FROM packages WHERE sha256 = ?1",
+                         sha256, "package");
+}
+
+int
+vmctld_reg_snapshot_put(vmctld_reg_t *reg, const vmctld_reg_snapshot_t *s)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL || s == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_sha(reg, s->sha256)) ||
+        (rc = check_str(reg, s->device, sizeof(s->device), true,
+                        "snapshot device")) ||
+        (rc = check_str(reg, s->vm, sizeof(s->vm), true, "snapshot vm")) ||
+        (rc = check_str(reg, s->path, sizeof(s->path), true,
+                        "snapshot path")))
+        return rc;
+    if ((rc = prepare(reg,
+                      "INSERT INTO snapshots (sha256, device, vm, size,"
+                      " created_ms, path) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, s->sha256);
+    bind_str(st, 2, s->device);
+    bind_str(st, 3, s->vm);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)s->size);
+    sqlite3_bind_int64(st, 5, s->created_ms);
+    bind_str(st, 6, s->path);
+    return step_done(reg, st, "store snapshot");
+}
+
+int
+vmctld_reg_snapshot_get(vmctld_reg_t *reg, const char *sha256,
+                        vmctld_reg_snapshot_t *out)
+{
+    int rc;
+
+    if (reg == NULL || out == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_sha(reg, sha256)) != 0)
+        return rc;
+    return get_one(reg,
+                   "SELECT " SNAPSHOT_COLS " FROM snapshots WHERE sha256 = ?1",
+                   sha256, "snapshot", snapshot_row_v, out);
+}
+
+int
+vmctld_reg_snapshot_list(vmctld_reg_t *reg, const char *device,
+                         vmctld_reg_snapshot_t **out, size_t *n)
+{
+    if (reg == NULL || out == NULL || n == NULL)
+        return VMCTLD_REG_EINVAL;
+    return list_rows(reg,
+                     "SELECT " SNAPSHOT_COLS " FROM snapshots"
+                     " WHERE ?1 IS NULL OR device = ?1"
+                     " ORDER BY created_ms DESC, sha256",
+                     device, sizeof(**out), snapshot_row_v, (void **)out, n);
+}
+
+int
+vmctld_reg_snapshot_delete(vmctld_reg_t *reg, const char *sha256)
+{
+    if (reg == NULL)
+        return VMCTLD_REG_EINVAL;
+    return delete_by_sha(reg, "DELETE FROM snapshots WHERE sha256 = ?1",
+                         sha256, "snapshot");
+}
+
+void
+vmctld_reg_packages_free(vmctld_reg_package_t *pkgs)
+{
+    free(pkgs);
+}
+
+void
+vmctld_reg_snapshots_free(vmctld_reg_snapshot_t *snaps)
+{
+    free(snaps);
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static bool
+cmd_state_ok(vmctld_reg_cmd_state_t s)
+{
+    return (unsigned)s <= VMCTLD_REG_CMD_EXPIRED;
+}
+
+static vmctld_reg_cmd_state_t
+cmd_state_parse(const char *s)
+{
+    unsigned i;
+
+    for (i = 0; i <= VMCTLD_REG_CMD_EXPIRED; i++)
+        if (strcmp(s, cmd_state_names[i]) == 0)
+            return (vmctld_reg_cmd_state_t)i;
+    return VMCTLD_REG_CMD_EXPIRED; /* CHECK constraint makes this moot */
+}
+
+int
+vmctld_reg_command_put(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL || c == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, c->id, sizeof(c->id), true, "command id")) ||
+        (rc = check_str(reg, c->device, sizeof(c->device), true,
+                        "command device")) ||
+        (rc = check_str(reg, c->kind, sizeof(c->kind), true,
+                        "command kind")) ||
+        (rc = check_str(reg, c->vm, sizeof(c->vm), false, "command vm")) ||
+        (rc = check_str(reg, c->message, sizeof(c->message), false,
+                        "command message")))
+        return rc;
+    if (!cmd_state_ok(c->state))
+        return fail(reg, VMCTLD_REG_EINVAL, "command %s: bad state %d",
+                    c->id, (int)c->state);
+    if (c->body_len > 0 && c->body == NULL)
+        return fail(reg, VMCTLD_REG_EINVAL, "command %s: NULL body", c->id);
+    if (c->body_len > (size_t)INT32_MAX)
+        return fail(reg, VMCTLD_REG_EINVAL, "command %s: body too large",
+                    c->id);
+    if ((rc = prepare(reg,
+                      "INSERT INTO commands (id, device, kind, vm, body,"
+                      " state, code, message, created_ms, expires_ms,"
+                      " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                      " ?9, ?10, ?11)",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, c->id);
+    bind_str(st, 2, c->device);
+    bind_str(st, 3, c->kind);
+    bind_str(st, 4, c->vm);
+    if (c->body_len > 0)
+        sqlite3_bind_blob(st, 5, c->body, (int)c->body_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
+    bind_str(st, 6, cmd_state_names[c->state]);
+    sqlite3_bind_int(st, 7, c->code);
+    bind_str(st, 8, c->message);
+    sqlite3_bind_int64(st, 9, c->created_ms);
+    sqlite3_bind_int64(st, 10, c->expires_ms);
+    sqlite3_bind_int64(st, 11, c->updated_ms);
+    return step_done(reg, st, "queue command");
+}
+
+#define COMMAND_COLS                                                    \
+    "id, device, kind, vm, body, state, code, message, created_ms,"     \
+    " expires_ms, updated_ms"
+
+/*
+ * command_row: decode one row into `c`, copying the body.
+ * Return: 0, or VMCTLD_REG_ENOMEM with `c` holding no body.
+ */
+static int
+command_row(vmctld_reg_t *reg, sqlite3_stmt *st, vmctld_reg_command_t *c)
+{
+    const void *body;
+    size_t len;
+
+    memset(c, 0, sizeof(*c));
+    col_str(st, 0, c->id, sizeof(c->id));
+    col_str(st, 1, c->device, sizeof(c->device));
+    col_str(st, 2, c->kind, sizeof(c->kind));
+    col_str(st, 3, c->vm, sizeof(c->vm));
+    body = sqlite3_column_blob(st, 4);
+    len = (size_t)sqlite3_column_bytes(st, 4);
+    c->state = cmd_state_parse((const char *)sqlite3_column_text(st, 5));
+    c->code = sqlite3_column_int(st, 6);
+    col_str(st, 7, c->message, sizeof(c->message));
+    c->created_ms = sqlite3_column_int64(st, 8);
+    c->expires_ms = sqlite3_column_int64(st, 9);
+    c->updated_ms = sqlite3_column_int64(st, 10);
+    if (body != NULL && len > 0) {
+        if ((c->body = malloc(len)) == NULL)
+            return fail(reg, VMCTLD_REG_ENOMEM,
+                        "out of memory for a %zu-byte command body", len);
+        memcpy(c->body, body, len);
+        c->body_len = len;
+    }
+    return 0;
+}
+
+int
+vmctld_reg_command_get(vmctld_reg_t *reg, const char *id,
+                       vmctld_reg_command_t *out)
+{
+    sqlite3_stmt *st;
+    int rc, s;
+
+    if (reg == NULL || out == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "command id")) != 0)
+        return rc;
+    if ((rc = prepare(reg,
+                      "SELECT " COMMAND_COLS " FROM commands WHERE id = ?1",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, id);
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        rc = command_row(reg, st, out);
+    else if (s == SQLITE_DONE)
+        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no command %s", id);
+    else
+        rc = db_fail(reg, "read command");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int
+vmctld_reg_command_update(vmctld_reg_t *reg, const char *id,
+                          vmctld_reg_cmd_state_t state, int32_t code,
+                          const char *message, int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    int rc, exists;
+
+    if (reg == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "command id")) != 0)
+        return rc;
+    if (message != NULL &&
+        (rc = check_str(reg, message, VMCTLD_REG_MSG_MAX, false,
+                        "command message")) != 0)
+        return rc;
+    if (!cmd_state_ok(state))
+        return fail(reg, VMCTLD_REG_EINVAL, "command %s: bad state %d", id,
+                    (int)state);
+    if ((rc = prepare(reg,
+                      "UPDATE commands SET state = ?2, code = ?3,"
+                      " message = coalesce(?4, message), updated_ms = ?5"
+                      " WHERE id = ?1 AND state IN ('queued', 'sent')",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, id);
+    bind_str(st, 2, cmd_state_names[state]);
+    sqlite3_bind_int(st, 3, code);
+    bind_str(st, 4, message);
+    sqlite3_bind_int64(st, 5, now_ms);
+    if ((rc = step_done(reg, st, "update command")) != 0)
+        return rc;
+    if (sqlite3_changes(reg->db) > 0)
+        return 0;
+    /* Nothing changed: tell a missing command from a finished one. */
+    if ((rc = prepare(reg, "SELECT count(*) FROM commands WHERE id = ?1",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(reg, "read command");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    exists = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (exists == 0)
+        return fail(reg, VMCTLD_REG_ENOTFOUND, "no command %s", id);
+    return fail(reg, VMCTLD_REG_ESTATE,
+                "command %s is already done or expired", id);
+}
+
+void
+vmctld_reg_command_clear(vmctld_reg_command_t *cmd)
+{
+    if (cmd == NULL)
+        return;
+    free(cmd->body);
+    cmd->body = NULL;
+    cmd->body_len = 0;
+}
+
+void
+vmctld_reg_commands_free(vmctld_reg_command_t *cmds, size_t n)
+{
+    size_t i;
+
+    if (cmds == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        vmctld_reg_command_clear(&cmds[i]);
+    free(cmds);
+}
+
+int
+vmctld_reg_command_list_pending(vmctld_reg_t *reg, const char *device,
+                                vmctld_reg_command_t **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    vmctld_reg_command_t *cmds = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc, s;
+
+    if (reg == NULL || out == NULL || n == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, device, VMCTLD_REG_ID_MAX, true,
+                        "device id")) != 0)
+        return rc;
+    if ((rc = prepare(reg,
+                      "SELECT " COMMAND_COLS " FROM commands"
+                      " WHERE device = ?1 AND state IN ('queued', 'sent')"
+                      " ORDER BY created_ms, id",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, device);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = grow(reg, (void **)&cmds, &cap, cnt, sizeof(*cmds))) != 0)
+            break;
+        if ((rc = command_row(reg, st, &cmds[cnt])) != 0)
+            break;
+        cnt++;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_fail(reg, "list commands");
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        vmctld_reg_commands_free(cmds, cnt);
+        return rc;
+    }
+    *out = cmds;
+    *n = cnt;
+    return 0;
+}
+
+int
+vmctld_reg_command_expire(vmctld_reg_t *reg, int64_t now_ms,
+                          size_t *n_expired)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = prepare(reg,
+                      "UPDATE commands SET state = 'expired',"
+                      " message = 'expired before the device answered',"
+                      " updated_ms = ?1"
+                      " WHERE state IN ('queued', 'sent')"
+                      " AND expires_ms <= ?1",
+                      &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, now_ms);
+    if ((rc = step_done(reg, st, "expire commands")) != 0)
+        return rc;
+    if (n_expired != NULL)
+        *n_expired = (size_t)sqlite3_changes(reg->db);
+    return 0;
+}
+
+/* ---- rollouts --------------------------------------------------------- */
+
+int
+vmctld_reg_rollout_put(vmctld_reg_t *reg, const vmctld_reg_rollout_t *ro)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL || ro == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, ro->id, sizeof(ro->id), true, "rollout id")) ||
+        (rc = check_str(reg, ro->vm, sizeof(ro->vm), true, "rollout vm")) ||
+        (rc = check_sha(reg, ro->package_sha)) ||
+        (rc = check_str(reg, ro->state, sizeof(ro->state), true,
+                        "rollout state")))
+        return rc;
+    if (ro->target == NULL)
+        return fail(reg, VMCTLD_REG_EINVAL, "rollout %s: no target", ro->id);
+    /* An upsert, not INSERT OR REPLACE: replacing would delete the row
+     * and, through ON DELETE CASCADE, its rollout_devices. */
+    if ((rc = prepare(reg,
+                      "INSERT INTO rollouts (id, vm, package_sha, target,"
+                      " params, state, created_ms, updated_ms)"
+                      " VALUES (?1, ?2, ?3, ?4, coalesce(?5, '{}'), ?6, ?7,"
+                      " ?8) ON CONFLICT(id) DO UPDATE SET vm = ?2,"
+                      " package_sha = ?3, target = ?4,"
+                      " params = coalesce(?5, '{}'), state = ?6,"
+                      " updated_ms = ?8",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, ro->id);
+    bind_str(st, 2, ro->vm);
+    bind_str(st, 3, ro->package_sha);
+    bind_str(st, 4, ro->target);
+    bind_str(st, 5, ro->params);
+    bind_str(st, 6, ro->state);
+    sqlite3_bind_int64(st, 7, ro->created_ms);
+    sqlite3_bind_int64(st, 8, ro->updated_ms);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(reg->db) ==
+            SQLITE_CONSTRAINT_FOREIGNKEY)
+            rc = fail(reg, VMCTLD_REG_ENOTFOUND,
+                      "rollout %s: no package %s", ro->id, ro->package_sha);
+        else
+            rc = db_fail(reg, "store rollout");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define ROLLOUT_COLS \
+    "id, vm, package_sha, target, params, state, created_ms, updated_ms"
+
+void
+vmctld_reg_rollout_clear(vmctld_reg_rollout_t *ro)
+{
+    if (ro == NULL)
+        return;
+    free(ro->target);
+    free(ro->params);
+    ro->target = NULL;
+    ro->params = NULL;
+}
+
+void
+vmctld_reg_rollouts_free(vmctld_reg_rollout_t *ros, size_t n)
+{
+    size_t i;
+
+    if (ros == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        vmctld_reg_rollout_clear(&ros[i]);
+    free(ros);
+}
+
+/*
+ * rollout_row: decode one row into `ro`, copying target and params.
+ * Return: 0, or VMCTLD_REG_ENOMEM with `ro` owning nothing.
+ */
+static int
+rollout_row(vmctld_reg_t *reg, sqlite3_stmt *st, vmctld_reg_rollout_t *ro)
+{
+    memset(ro, 0, sizeof(*ro));
+    col_str(st, 0, ro->id, sizeof(ro->id));
+    col_str(st, 1, ro->vm, sizeof(ro->vm));
+    col_str(st, 2, ro->package_sha, sizeof(ro->package_sha));
+    col_str(st, 5, ro->state, sizeof(ro->state));
+    ro->created_ms = sqlite3_column_int64(st, 6);
+    ro->updated_ms = sqlite3_column_int64(st, 7);
+    if ((ro->target = col_dup(st, 3)) == NULL ||
+        (ro->params = col_dup(st, 4)) == NULL) {
+        vmctld_reg_rollout_clear(ro);
+        return fail(reg, VMCTLD_REG_ENOMEM, "out of memory for rollout %s",
+                    ro->id);
+    }
+    return 0;
+}
+
+int
+vmctld_reg_rollout_get(vmctld_reg_t *reg, const char *id,
+                       vmctld_reg_rollout_t *out)
+{
+    sqlite3_stmt *st;
+    int rc, s;
+
+    if (reg == NULL || out == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "rollout id")) != 0)
+        return rc;
+    if ((rc = prepare(reg,
+                      "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id = ?1",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, id);
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        rc = rollout_row(reg, st, out);
+    else if (s == SQLITE_DONE)
+        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no rollout %s", id);
+    else
+        rc = db_fail(reg, "read rollout");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int
+vmctld_reg_rollout_list(vmctld_reg_t *reg, vmctld_reg_rollout_t **out,
+                        size_t *n)
+{
+    sqlite3_stmt *st;
+    vmctld_reg_rollout_t *ros = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc, s;
+
+    if (reg == NULL || out == NULL || n == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = prepare(reg,
+                      "SELECT " ROLLOUT_COLS " FROM rollouts"
+                      " ORDER BY created_ms, id",
+                      &st)) != 0)
+        return rc;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = grow(reg, (void **)&ros, &cap, cnt, sizeof(*ros))) != 0)
+            break;
+        if ((rc = rollout_row(reg, st, &ros[cnt])) != 0)
+            break;
+        cnt++;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_fail(reg, "list rollouts");
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        vmctld_reg_rollouts_free(ros, cnt);
+        return rc;
+    }
+    *out = ros;
+    *n = cnt;
+    return 0;
+}
+
+int
+vmctld_reg_rollout_device_put(vmctld_reg_t *reg,
+                              const vmctld_reg_rollout_device_t *rd)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL || rd == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, rd->rollout, sizeof(rd->rollout), true,
+                        "rollout id")) ||
+        (rc = check_str(reg, rd->device, sizeof(rd->device), true,
+                        "device id")) ||
+        (rc = check_str(reg, rd->state, sizeof(rd->state), true,
+                        "rollout device state")) ||
+        (rc = check_str(reg, rd->message, sizeof(rd->message), false,
+                        "rollout device message")))
+        return rc;
+    if ((rc = prepare(reg,
+                      "INSERT INTO rollout_devices (rollout, device, batch,"
+                      " state, code, message, updated_ms)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                      " ON CONFLICT(rollout, device) DO UPDATE SET"
+                      " batch = ?3, state = ?4, code = ?5, message = ?6,"
+                      " updated_ms = ?7",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, rd->rollout);
+    bind_str(st, 2, rd->device);
+    sqlite3_bind_int(st, 3, rd->batch);
+    bind_str(st, 4, rd->state);
+    sqlite3_bind_int(st, 5, rd->code);
+    bind_str(st, 6, rd->message);
+    sqlite3_bind_int64(st, 7, rd->updated_ms);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(reg->db) ==
+            SQLITE_CONSTRAINT_FOREIGNKEY)
+            rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no rollout %s",
+                      rd->rollout);
+        else
+            rc = db_fail(reg, "store rollout device");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int
+vmctld_reg_rollout_device_update(vmctld_reg_t *reg, const char *rollout,
+                                 const char *device, const char *state,
+                                 int32_t code, const char *message,
+                                 int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, rollout, VMCTLD_REG_ID_MAX, true,
+                        "rollout id")) ||
+        (rc = check_str(reg, device, VMCTLD_REG_ID_MAX, true, "device id")) ||
+        (rc = check_str(reg, state, VMCTLD_REG_STATE_MAX, true,
+                        "rollout device state")) ||
+        (message != NULL &&
+         (rc = check_str(reg, message, VMCTLD_REG_MSG_MAX, false,
+                         "rollout device message"))))
+        return rc;
+    if ((rc = prepare(reg,
+                      "UPDATE rollout_devices SET state = ?3, code = ?4,"
+                      " message = coalesce(?5, message), updated_ms = ?6"
+                      " WHERE rollout = ?1 AND device = ?2",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, rollout);
+    bind_str(st, 2, device);
+    bind_str(st, 3, state);
+    sqlite3_bind_int(st, 4, code);
+    bind_str(st, 5, message);
+    sqlite3_bind_int64(st, 6, now_ms);
+    if ((rc = step_done(reg, st, "update rollout device")) != 0)
+        return rc;
+    if (sqlite3_changes(reg->db) == 0)
+        return fail(reg, VMCTLD_REG_ENOTFOUND, "rollout %s has no device %s",
+                    rollout, device);
+    return 0;
+}
+
+static void
+rollout_device_row_v(sqlite3_stmt *st, void *p)
+{
+    vmctld_reg_rollout_device_t *rd = p;
+
+    memset(rd, 0, sizeof(*rd));
+    col_str(st, 0, rd->rollout, sizeof(rd->rollout));
+    col_str(st, 1, rd->device, sizeof(rd->device));
+    rd->batch = sqlite3_column_int(st, 2);
+    col_str(st, 3, rd->state, sizeof(rd->state));
+    rd->code = sqlite3_column_int(st, 4);
+    col_str(st, 5, rd->message, sizeof(rd->message));
+    rd->updated_ms = sqlite3_column_int64(st, 6);
+}
+
+int
+vmctld_reg_rollout_device_list(vmctld_reg_t *reg, const char *rollout,
+                               vmctld_reg_rollout_device_t **out, size_t *n)
+{
+    int rc;
+
+    if (reg == NULL || out == NULL || n == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, rollout, VMCTLD_REG_ID_MAX, true,
+                        "rollout id")) != 0)
+        return rc;
+    return list_rows(reg,
+                     "SELECT rollout, device, batch, state, code, message,"
+                     " updated_ms FROM rollout_devices WHERE rollout = ?1"
+                     " ORDER BY batch, device",
+                     rollout, sizeof(**out), rollout_device_row_v,
+                     (void **)out, n);
+}
+
+void
+vmctld_reg_rollout_devices_free(vmctld_reg_rollout_device_t *rds)
+{
+    free(rds);
+}
+
+/* ---- test seam -------------------------------------------------------- */
+
+int
+vmctld_reg__exec_raw(const char *path, const char *sql, char *err,
+                     size_t errlen)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    int rc = 0;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK ||
+        sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path,
+                 msg != NULL ? msg : sqlite3_errmsg(db));
+        rc = VMCTLD_REG_EDB;
+    }
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return rc;
+}

@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the vmfleet authors */
+
+/*
+ * The vmctld registry (server/vmctl/vmctld/src/registry.c) on real SQLite
+ * files in a fresh temporary directory per test: schema creation and
+ * migration, refusal of newer and foreign files, and a round trip of
+ * every table, across a close and reopen.
+ */
+
+#define _GNU_SOURCE /* mkdtemp */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "registry.h"
+#include "registry_internal.h"
+
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+typedef struct fixture {
+    char dir[256];
+    char path[300];
+    char err[512];
+    vmctld_reg_t *reg;
+} fixture_t;
+
+static int
+setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/vmf-reg-XXXXXX",
+             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof(f->path), "%s/vmctld.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+    char p[320];
+    size_t i;
+
+    vmctld_reg_close(f->reg);
+    for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
+        remove(p);
+    }
+    remove(f->dir);
+    free(f);
+    return 0;
+}
+
+static void
+open_ok(fixture_t *f)
+{
+    int rc = vmctld_reg_open(f->path, &f->reg, f->err, sizeof(f->err));
+
+    if (rc != 0)
+        fail_msg("open: %d %s", rc, f->err);
+}
+
+static void
+reopen(fixture_t *f)
+{
+    vmctld_reg_close(f->reg);
+    f->reg = NULL;
+    open_ok(f);
+}
+
+static void
+raw(fixture_t *f, const char *sql)
+{
+    if (vmctld_reg__exec_raw(f->path, sql, f->err, sizeof(f->err)) != 0)
+        fail_msg("raw sql: %s", f->err);
+}
+
+static void
+device_init(vmctld_reg_device_t *d, const char *id, vmctld_reg_label_t *l,
+            size_t nl, vmctld_reg_vm_t *vms, size_t nv)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    d->online = true;
+    d->last_seen_ms = 1000;
+    snprintf(d->runtime_version, sizeof(d->runtime_version), "1.0.0");
+    snprintf(d->ota_version, sizeof(d->ota_version), "1.0.1");
+    snprintf(d->boot_id, sizeof(d->boot_id), "boot-%s", id);
+    d->labels = l;
+    d->n_labels = nl;
+    d->vms = vms;
+    d->n_vms = nv;
+}
+
+static void
+test_registry_fresh_db_gets_latest_schema_in_wal(void **state)
+{
+    fixture_t *f = *state;
+    char mode[16];
+
+    open_ok(f);
+    assert_int_equal(vmctld_reg_schema_version(f->reg),
+                     VMCTLD_REG_SCHEMA_VERSION);
+    assert_int_equal(vmctld_reg_journal_mode(f->reg, mode, sizeof(mode)), 0);
+    assert_string_equal(mode, "wal");
+    /* Opening again changes nothing and migrates nothing. */
+    reopen(f);
+    assert_int_equal(vmctld_reg_schema_version(f->reg),
+                     VMCTLD_REG_SCHEMA_VERSION);
+}
+
+static void
+test_registry_migrates_v1_keeping_rows(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_device_t d;
+    vmctld_reg_package_t p;
+
+    /* Schema version 1 exactly as the first migration step wrote it. */
+    raw(f,
+        "PRAGMA application_id = 1447904836;"
+        "CREATE TABLE devices (id TEXT PRIMARY KEY,"
+        " online INTEGER NOT NULL DEFAULT 0,"
+        " last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+        " runtime_version TEXT NOT NULL DEFAULT '',"
+        " ota_version TEXT NOT NULL DEFAULT '');"
+        "CREATE TABLE device_labels (device TEXT NOT NULL REFERENCES"
+        " devices(id) ON DELETE CASCADE, key TEXT NOT NULL,"
+        " value TEXT NOT NULL, PRIMARY KEY (device, key));"
+        "CREATE INDEX device_labels_kv ON device_labels(key, value);"
+        "CREATE TABLE device_vms (device TEXT NOT NULL REFERENCES"
+        " devices(id) ON DELETE CASCADE, name TEXT NOT NULL,"
+        " version TEXT NOT NULL DEFAULT '', state TEXT NOT NULL DEFAULT '',"
+        " memory_bytes INTEGER NOT NULL DEFAULT 0,"
+        " storage_quota INTEGER NOT NULL DEFAULT 0,"
+        " restarts INTEGER NOT NULL DEFAULT 0,"
+        " last_error TEXT NOT NULL DEFAULT '', PRIMARY KEY (device, name));"
+        "CREATE TABLE packages (sha256 TEXT PRIMARY KEY, vm TEXT NOT NULL,"
+        " version TEXT NOT NULL, size INTEGER NOT NULL,"
+        " key_id TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,"
+        " path TEXT NOT NULL);"
+        "CREATE TABLE snapshots (sha256 TEXT PRIMARY KEY,"
+        " device TEXT NOT NULL, vm TEXT NOT NULL, size INTEGER NOT NULL,"
+        " created_ms INTEGER NOT NULL, path TEXT NOT NULL);"
+        "INSERT INTO devices VALUES ('dev-old', 1, 42, '0.9.0', '0.9.1');"
+        "INSERT INTO device_labels VALUES ('dev-old', 'site', 'berlin');"
+        "INSERT INTO device_vms VALUES ('dev-old', 'sensor', '1.0.0',"
+        " 'running', 65536, 4096, 2, '');"
+        "INSERT INTO packages VALUES ('" SHA_A "', 'sensor', '1.0.0', 123,"
+        " 'k1', 7, '/store/a.vpk');"
+        "PRAGMA user_version = 1;");
+
+    open_ok(f);
+    assert_int_equal(vmctld_reg_schema_version(f->reg),
+                     VMCTLD_REG_SCHEMA_VERSION);
+    assert_int_equal(vmctld_reg_device_get(f->reg, "dev-old", &d), 0);
+    assert_true(d.online);
+    assert_int_equal(d.last_seen_ms, 42);
+    assert_string_equal(d.runtime_version, "0.9.0");
+    assert_string_equal(d.boot_id, ""); /* the column added by step 2 */
+    assert_int_equal(d.n_labels, 1);
+    assert_string_equal(d.labels[0].value, "berlin");
+    assert_int_equal(d.n_vms, 1);
+    assert_int_equal(d.vms[0].memory_bytes, 65536);
+    assert_int_equal(d.vms[0].restarts, 2);
+    vmctld_reg_device_clear(&d);
+    assert_int_equal(vmctld_reg_package_get(f->reg, SHA_A, &p), 0);
+    assert_string_equal(p.path, "/store/a.vpk");
+    assert_int_equal(p.size, 123);
+    /* The v2 tables exist and work on the migrated file. */
+    vmctld_reg_command_t c = { .id = "c1", .device = "dev-old",
+                               .kind = "start", .expires_ms = 10 };
+    assert_int_equal(vmctld_reg_command_put(f->reg, &c), 0);
+}
+
+static void
+test_registry_newer_schema_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_t *reg = NULL;
+
+    open_ok(f);
+    vmctld_reg_close(f->reg);
+    f->reg = NULL;
+    raw(f, "PRAGMA user_version = 99");
+    assert_int_equal(vmctld_reg_open(f->path, &reg, f->err, sizeof(f->err)),
+                     VMCTLD_REG_ENEWER);
+    assert_null(reg);
+    assert_non_null(strstr(f->err, "newer"));
+    assert_non_null(strstr(f->err, "99"));
+}
+
+static void
+test_registry_garbage_file_is_not_a_db(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_t *reg = NULL;
+    FILE *fp;
+    int i;
+
+    assert_non_null(fp = fopen(f->path, "wb"));
+    for (i = 0; i < 4096; i++)
+        fputc((i * 31 + 7) & 0xff, fp);
+    fclose(fp);
+    assert_int_equal(vmctld_reg_open(f->path, &reg, f->err, sizeof(f->err)),
+                     VMCTLD_REG_ENOTDB);
+    assert_null(reg);
+    assert_non_null(strstr(f->err, f->path));
+    assert_non_null(strstr(f->err, "not a database"));
+}
+
+static void
+test_registry_foreign_sqlite_db_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_t *reg = NULL;
+
+    raw(f, "CREATE TABLE other_app (x INTEGER)");
+    assert_int_equal(vmctld_reg_open(f->path, &reg, f->err, sizeof(f->err)),
+                     VMCTLD_REG_ENOTDB);
+    assert_null(reg);
+    assert_non_null(strstr(f->err, "not a vmctld database"));
+}
+
+static void
+test_registry_device_upsert_replaces_vms_atomically(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_label_t l[] = { { "site", "berlin" }, { "hw", "rev2" } };
+    vmctld_reg_vm_t v1[] = { { .name = "sensor", .version = "1.0.0" },
+                             { .name = "logger", .version = "0.1.0" } };
+    vmctld_reg_vm_t v2[] = { { .name = "sensor", .version = "2.0.0",
+                               .state = "running", .restarts = 1 } };
+    vmctld_reg_vm_t bad[] = { { .name = "display" }, { .name = "display" } };
+    vmctld_reg_device_t d, got;
+
+    open_ok(f);
+    device_init(&d, "dev-1", l, 2, v1, 2);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    assert_int_equal(vmctld_reg_device_get(f->reg, "dev-1", &got), 0);
+    assert_int_equal(got.n_vms, 2);
+    assert_int_equal(got.n_labels, 2);
+    vmctld_reg_device_clear(&got);
+
+    device_init(&d, "dev-1", l, 1, v2, 1);
+    d.last_seen_ms = 2000;
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    assert_int_equal(vmctld_reg_device_get(f->reg, "dev-1", &got), 0);
+    assert_int_equal(got.last_seen_ms, 2000);
+    assert_int_equal(got.n_vms, 1);
+    assert_string_equal(got.vms[0].name, "sensor");
+    assert_string_equal(got.vms[0].version, "2.0.0");
+    assert_int_equal(got.vms[0].restarts, 1);
+    assert_int_equal(got.n_labels, 1);
+    vmctld_reg_device_clear(&got);
+
+    /* A duplicate VM name fails halfway through the VM rows: nothing of
+     * that update may be visible, not even the device row. */
+    device_init(&d, "dev-1", NULL, 0, bad, 2);
+    d.last_seen_ms = 3000;
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), VMCTLD_REG_EEXIST);
+    assert_int_equal(vmctld_reg_device_get(f->reg, "dev-1", &got), 0);
+    assert_int_equal(got.last_seen_ms, 2000);
+    assert_int_equal(got.n_vms, 1);
+    assert_string_equal(got.vms[0].version, "2.0.0");
+    assert_int_equal(got.n_labels, 1);
+    vmctld_reg_device_clear(&got);
+
+    assert_int_equal(vmctld_reg_device_mark_offline(f->reg, "dev-1", 5000), 0);
+    assert_int_equal(vmctld_reg_device_get(f->reg, "dev-1", &got), 0);
+    assert_false(got.online);
+    assert_int_equal(got.last_seen_ms, 5000);
+    vmctld_reg_device_clear(&got);
+    assert_int_equal(vmctld_reg_device_mark_offline(f->reg, "nope", 1),
+                     VMCTLD_REG_ENOTFOUND);
+    assert_int_equal(vmctld_reg_device_get(f->reg, "nope", &got),
+                     VMCTLD_REG_ENOTFOUND);
+}
+
+static void
+test_registry_device_list_label_filter(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_label_t berlin[] = { { "site", "berlin" } };
+    vmctld_reg_label_t paris[] = { { "site", "paris" }, { "hw", "berlin" } };
+    vmctld_reg_vm_t vm[] = { { .name = "sensor", .version = "1.0.0" } };
+    vmctld_reg_device_t d, *list;
+    size_t n;
+
+    open_ok(f);
+    device_init(&d, "dev-c", berlin, 1, vm, 1);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    device_init(&d, "dev-a", berlin, 1, NULL, 0);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    device_init(&d, "dev-b", paris, 2, NULL, 0);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+
+    assert_int_equal(vmctld_reg_device_list(f->reg, NULL, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0].id, "dev-a");
+    assert_string_equal(list[2].id, "dev-c");
+    assert_int_equal(list[2].n_vms, 1);
+    vmctld_reg_devices_free(list, n);
+
+    assert_int_equal(
+        vmctld_reg_device_list(f->reg, "site=berlin", &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "dev-a");
+    assert_string_equal(list[1].id, "dev-c");
+    assert_string_equal(list[1].vms[0].name, "sensor");
+    vmctld_reg_devices_free(list, n);
+
+    assert_int_equal(vmctld_reg_device_list(f->reg, "site=rome", &list, &n),
+                     0);
+    assert_int_equal(n, 0);
+    vmctld_reg_devices_free(list, n);
+
+    assert_int_equal(vmctld_reg_device_list(f->reg, "site", &list, &n),
+                     VMCTLD_REG_EINVAL);
+    assert_non_null(strstr(vmctld_reg_errmsg(f->reg), "key=value"));
+    assert_int_equal(vmctld_reg_device_list(f->reg, "=x", &list, &n),
+                     VMCTLD_REG_EINVAL);
+}
+
+static void
+test_registry_packages_and_snapshots(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_package_t p = { .sha256 = SHA_A, .vm = "sensor",
+                               .version = "2.1.0", .size = 4096,
+                               .key_id = "0011223344556677",
+                               .created_ms = 10, .path = "/s/a.vpk" };
+    vmctld_reg_snapshot_t s = { .sha256 = SHA_B, .device = "dev-1",
+                                .vm = "sensor", .size = 99,
+                                .created_ms = 20, .path = "/s/b.snap" };
+    vmctld_reg_package_t got, *pl;
+    vmctld_reg_snapshot_t sgot, *sl;
+    size_t n;
+
+    open_ok(f);
+    assert_int_equal(vmctld_reg_package_put(f->reg, &p), 0);
+    assert_int_equal(vmctld_reg_package_put(f->reg, &p), VMCTLD_REG_EEXIST);
+    assert_int_equal(vmctld_reg_package_get(f->reg, SHA_A, &got), 0);
+    assert_memory_equal(&got, &p, sizeof(p));
+    assert_int_equal(vmctld_reg_package_list(f->reg, "sensor", &pl, &n), 0);
+    assert_int_equal(n, 1);
+    vmctld_reg_packages_free(pl);
+    assert_int_equal(vmctld_reg_package_list(f->reg, "other", &pl, &n), 0);
+    assert_int_equal(n, 0);
+    vmctld_reg_packages_free(pl);
+
+    /* Not hex, or upper case: refused before SQL. */
+    snprintf(p.sha256, sizeof(p.sha256), "%.63sG", SHA_A);
+    assert_int_equal(vmctld_reg_package_put(f->reg, &p), VMCTLD_REG_EINVAL);
+
+    assert_int_equal(vmctld_reg_snapshot_put(f->reg, &s), 0);
+    assert_int_equal(vmctld_reg_snapshot_get(f->reg, SHA_B, &sgot), 0);
+    assert_memory_equal(&sgot, &s, sizeof(s));
+    assert_int_equal(vmctld_reg_snapshot_list(f->reg, "dev-1", &sl, &n), 0);
+    assert_int_equal(n, 1);
+    vmctld_reg_snapshots_free(sl);
+    assert_int_equal(vmctld_reg_snapshot_delete(f->reg, SHA_B), 0);
+    assert_int_equal(vmctld_reg_snapshot_delete(f->reg, SHA_B),
+                     VMCTLD_REG_ENOTFOUND);
+    assert_int_equal(vmctld_reg_snapshot_get(f->reg, SHA_B, &sgot),
+                     VMCTLD_REG_ENOTFOUND);
+
+    assert_int_equal(vmctld_reg_package_delete(f->reg, SHA_A), 0);
+    assert_int_equal(vmctld_reg_package_get(f->reg, SHA_A, &got),
+                     VMCTLD_REG_ENOTFOUND);
+}
+
+static void
+test_registry_commands_lifecycle_and_expiry(void **state)
+{
+    fixture_t *f = *state;
+    uint8_t body[] = { 0x08, 0x01, 0x12, 0x00, 0xff };
+    vmctld_reg_command_t c = { .device = "dev-1", .kind = "update",
+                               .vm = "sensor", .body = body,
+                               .body_len = sizeof(body), .created_ms = 100,
+                               .expires_ms = 1000, .updated_ms = 100 };
+    vmctld_reg_command_t got, *list;
+    size_t n, nexp;
+
+    open_ok(f);
+    snprintf(c.id, sizeof(c.id), "c1");
+    assert_int_equal(vmctld_reg_command_put(f->reg, &c), 0);
+    assert_int_equal(vmctld_reg_command_put(f->reg, &c), VMCTLD_REG_EEXIST);
+    snprintf(c.id, sizeof(c.id), "c2");
+    c.created_ms = 200;
+    c.expires_ms = 5000;
+    assert_int_equal(vmctld_reg_command_put(f->reg, &c), 0);
+    snprintf(c.id, sizeof(c.id), "c3");
+    snprintf(c.device, sizeof(c.device), "dev-2");
+    c.body = NULL;
+    c.body_len = 0;
+    assert_int_equal(vmctld_reg_command_put(f->reg, &c), 0);
+
+    assert_int_equal(
+        vmctld_reg_command_list_pending(f->reg, "dev-1", &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "c1");
+    assert_string_equal(list[1].id, "c2");
+    assert_int_equal(list[0].state, VMCTLD_REG_CMD_QUEUED);
+    assert_int_equal(list[0].body_len, sizeof(body));
+    assert_memory_equal(list[0].body, body, sizeof(body));
+    vmctld_reg_commands_free(list, n);
+
+    assert_int_equal(vmctld_reg_command_update(f->reg, "c2",
+                                               VMCTLD_REG_CMD_SENT, 0, NULL,
+                                               300),
+                     0);
+    assert_int_equal(vmctld_reg_command_update(f->reg, "c2",
+                                               VMCTLD_REG_CMD_DONE, 0, "ok",
+                                               400),
+                     0);
+    /* A final state is final. */
+    assert_int_equal(vmctld_reg_command_update(f->reg, "c2",
+                                               VMCTLD_REG_CMD_SENT, 0, NULL,
+                                               500),
+                     VMCTLD_REG_ESTATE);
+    assert_int_equal(vmctld_reg_command_update(f->reg, "zz",
+                                               VMCTLD_REG_CMD_SENT, 0, NULL,
+                                               500),
+                     VMCTLD_REG_ENOTFOUND);
+    assert_int_equal(vmctld_reg_command_get(f->reg, "c2", &got), 0);
+    assert_int_equal(got.state, VMCTLD_REG_CMD_DONE);
+    assert_string_equal(got.message, "ok");
+    assert_int_equal(got.updated_ms, 400);
+    vmctld_reg_command_clear(&got);
+
+    /* c1 expires at 1000, c3 (on dev-2) at 5000; c2 is done. */
+    assert_int_equal(vmctld_reg_command_expire(f->reg, 999, &nexp), 0);
+    assert_int_equal(nexp, 0);
+    assert_int_equal(vmctld_reg_command_expire(f->reg, 1000, &nexp), 0);
+    assert_int_equal(nexp, 1);
+    assert_int_equal(vmctld_reg_command_get(f->reg, "c1", &got), 0);
+    assert_int_equal(got.state, VMCTLD_REG_CMD_EXPIRED);
+    assert_int_equal(got.updated_ms, 1000);
+    vmctld_reg_command_clear(&got);
+    assert_int_equal(
+        vmctld_reg_command_list_pending(f->reg, "dev-1", &list, &n), 0);
+    assert_int_equal(n, 0);
+    vmctld_reg_commands_free(list, n);
+    /* The done command is not expired again; c3 goes at 5000. */
+    assert_int_equal(vmctld_reg_command_expire(f->reg, 10000, &nexp), 0);
+    assert_int_equal(nexp, 1);
+    assert_int_equal(vmctld_reg_command_get(f->reg, "c2", &got), 0);
+    assert_int_equal(got.state, VMCTLD_REG_CMD_DONE);
+    vmctld_reg_command_clear(&got);
+}
+
+static void
+test_registry_rollouts_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_package_t p = { .sha256 = SHA_A, .vm = "sensor",
+                               .version = "2.1.0", .size = 1,
+                               .path = "/s/a.vpk" };
+    char target[] = "label:site=berlin";
+    char params[] = "{\"canary\":1,\"batch\":\"25%\",\"max_failures\":2}";
+    vmctld_reg_rollout_t ro = { .id = "r1", .vm = "sensor",
+                                .package_sha = SHA_A, .target = target,
+                                .params = params, .state = "running",
+                                .created_ms = 10, .updated_ms = 10 };
+    vmctld_reg_rollout_device_t rd = { .rollout = "r1", .device = "dev-b",
+                                       .batch = 1, .state = "pending",
+                                       .updated_ms = 10 };
+    vmctld_reg_rollout_t got, *list;
+    vmctld_reg_rollout_device_t *rds;
+    size_t n;
+
+    open_ok(f);
+    /* The package must be stored first. */
+    assert_int_equal(vmctld_reg_rollout_put(f->reg, &ro),
+                     VMCTLD_REG_ENOTFOUND);
+    assert_int_equal(vmctld_reg_package_put(f->reg, &p), 0);
+    assert_int_equal(vmctld_reg_rollout_put(f->reg, &ro), 0);
+    assert_int_equal(vmctld_reg_rollout_device_put(f->reg, &rd), 0);
+    snprintf(rd.device, sizeof(rd.device), "dev-a");
+    rd.batch = 0;
+    assert_int_equal(vmctld_reg_rollout_device_put(f->reg, &rd), 0);
+    snprintf(rd.rollout, sizeof(rd.rollout), "r-missing");
+    assert_int_equal(vmctld_reg_rollout_device_put(f->reg, &rd),
+                     VMCTLD_REG_ENOTFOUND);
+
+    /* A state change through put keeps the per-device rows. */
+    snprintf(ro.state, sizeof(ro.state), "paused");
+    ro.updated_ms = 20;
+    assert_int_equal(vmctld_reg_rollout_put(f->reg, &ro), 0);
+    assert_int_equal(vmctld_reg_rollout_device_update(
+                         f->reg, "r1", "dev-a", "failed", -3, "trap", 30),
+                     0);
+    assert_int_equal(vmctld_reg_rollout_device_update(
+                         f->reg, "r1", "dev-x", "failed", -3, "trap", 30),
+                     VMCTLD_REG_ENOTFOUND);
+    /* A package in use cannot be deleted. */
+    assert_int_equal(vmctld_reg_package_delete(f->reg, SHA_A),
+                     VMCTLD_REG_EINUSE);
+
+    reopen(f);
+    assert_int_equal(vmctld_reg_rollout_get(f->reg, "r1", &got), 0);
+    assert_string_equal(got.state, "paused");
+    assert_string_equal(got.target, target);
+    assert_string_equal(got.params, params);
+    assert_int_equal(got.created_ms, 10);
+    assert_int_equal(got.updated_ms, 20);
+    vmctld_reg_rollout_clear(&got);
+    assert_int_equal(vmctld_reg_rollout_list(f->reg, &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].package_sha, SHA_A);
+    vmctld_reg_rollouts_free(list, n);
+    assert_int_equal(vmctld_reg_rollout_device_list(f->reg, "r1", &rds, &n),
+                     0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rds[0].device, "dev-a"); /* batch 0 first */
+    assert_string_equal(rds[0].state, "failed");
+    assert_int_equal(rds[0].code, -3);
+    assert_string_equal(rds[0].message, "trap");
+    assert_string_equal(rds[1].device, "dev-b");
+    assert_int_equal(rds[1].batch, 1);
+    vmctld_reg_rollout_devices_free(rds);
+}
+
+static void
+test_registry_reopen_keeps_everything(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_label_t l[] = { { "site", "berlin" } };
+    vmctld_reg_vm_t vm[] = { { .name = "sensor", .version = "1.2.3",
+                               .state = "suspended", .memory_bytes = 1u << 20,
+                               .storage_quota = 1u << 16,
+                               .last_error = "none" } };
+    vmctld_reg_package_t p = { .sha256 = SHA_B, .vm = "sensor",
+                               .version = "1.2.3", .size = 5,
+                               .path = "/s/b.vpk" };
+    vmctld_reg_command_t c = { .id = "c9", .device = "dev-9",
+                               .kind = "suspend", .vm = "sensor",
+                               .expires_ms = 100000 };
+    vmctld_reg_device_t d, *list;
+    vmctld_reg_command_t *cl;
+    vmctld_reg_package_t got;
+    size_t n;
+
+    open_ok(f);
+    device_init(&d, "dev-9", l, 1, vm, 1);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    assert_int_equal(vmctld_reg_package_put(f->reg, &p), 0);
+    assert_int_equal(vmctld_reg_command_put(f->reg, &c), 0);
+    reopen(f);
+
+    assert_int_equal(vmctld_reg_device_list(f->reg, "site=berlin", &list, &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].boot_id, "boot-dev-9");
+    assert_string_equal(list[0].ota_version, "1.0.1");
+    assert_int_equal(list[0].n_vms, 1);
+    assert_memory_equal(&list[0].vms[0], &vm[0], sizeof(vm[0]));
+    vmctld_reg_devices_free(list, n);
+    assert_int_equal(vmctld_reg_package_get(f->reg, SHA_B, &got), 0);
+    assert_int_equal(
+        vmctld_reg_command_list_pending(f->reg, "dev-9", &cl, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(cl[0].kind, "suspend");
+    assert_null(cl[0].body);
+    vmctld_reg_commands_free(cl, n);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_registry_fresh_db_gets_latest_schema_in_wal, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_migrates_v1_keeping_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_newer_schema_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_garbage_file_is_not_a_db, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_foreign_sqlite_db_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_device_upsert_replaces_vms_atomically, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_device_list_label_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_packages_and_snapshots, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_commands_lifecycle_and_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_rollouts_round_trip,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_reopen_keeps_everything, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
