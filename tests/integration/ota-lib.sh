@@ -68,8 +68,11 @@ port_open() {
 # broker_start: start mosquitto on $port (picked once, then kept, so that
 # a restart comes back on the same port) and wait until it accepts.  The
 # listener's extra lines (TLS) come from $broker_tls; with them the
-# device URI is ssl://.  `user` keeps a root mosquitto from switching to
-# the "mosquitto" user, who could not read this test's files.
+# device URI is ssl://.  `set_tcp_nodelay` turns Nagle's algorithm off
+# on the broker's side, as in deploy/mosquitto/mosquitto.conf: without it
+# every chunk of a transfer waits for delayed ACKs (docs/performance.md,
+# "OTA update").  `user` keeps a root mosquitto from switching to the
+# "mosquitto" user, who could not read this test's files.
 broker_start() {
     local try
     for try in 1 2 3; do
@@ -80,6 +83,7 @@ ${broker_tls:-}
 allow_anonymous true
 persistence false
 max_queued_messages 10000
+set_tcp_nodelay true
 user $(id -un)
 EOF
         "$mosquitto_bin" -c "$work/mosquitto.conf" >>"$work/mosquitto.log" 2>&1 &

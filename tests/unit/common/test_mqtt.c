@@ -12,8 +12,12 @@
 
 #define _GNU_SOURCE /* pipe2 */
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -625,6 +630,67 @@ test_mqtt_pending_and_flush(void **state)
     sink_fini(&s);
 }
 
+/* Count this process's TCP sockets connected to the test broker, and
+ * those of them with TCP_NODELAY set. */
+static void
+broker_sockets(int *total, int *nodelay)
+{
+    struct sockaddr_in peer;
+    struct dirent *de;
+    socklen_t len;
+    int fd, on;
+    DIR *d;
+
+    *total = *nodelay = 0;
+    assert_non_null(d = opendir("/proc/self/fd"));
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
+            (fd = atoi(de->d_name)) == dirfd(d))
+            continue;
+        len = sizeof(peer);
+        if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0 ||
+            peer.sin_family != AF_INET || ntohs(peer.sin_port) != broker.port)
+            continue;
+        (*total)++;
+        len = sizeof(on);
+        if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 &&
+            on != 0)
+            (*nodelay)++;
+    }
+    closedir(d);
+}
+
+/* Nagle's algorithm is off on the client's socket, also after a
+ * reconnect (small packets must not wait for delayed ACKs). */
+static void
+test_mqtt_socket_has_tcp_nodelay(void **state)
+{
+    vmf_mqtt_t *c;
+    sink_t s;
+    char err[300];
+    int total, nodelay;
+
+    (void)state;
+    sink_init(&s);
+    c = client_up("nodelay", &s, NULL);
+    broker_sockets(&total, &nodelay);
+    assert_int_equal(total, 1);
+    assert_int_equal(nodelay, 1);
+
+    /* A new connection after the broker came back gets it too. */
+    test_broker_stop(&broker);
+    assert_int_equal(test_broker_restart(&broker, err, sizeof(err)), 0);
+    assert_true(sink_wait_conn(&s, 3)); /* up, down, up */
+    assert_true(s.conn[2]);
+    broker_sockets(&total, &nodelay);
+    assert_int_equal(total, 1);
+    assert_int_equal(nodelay, 1);
+    vmf_mqtt_destroy(c);
+    broker_sockets(&total, &nodelay);
+    assert_int_equal(total, 0);
+    sink_fini(&s);
+}
+
 static void
 test_mqtt_destroy_while_connecting_is_prompt(void **state)
 {
@@ -681,6 +747,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_mqtt_pending_and_flush),
         cmocka_unit_test(test_mqtt_reconnects_after_broker_restart),
         cmocka_unit_test(test_mqtt_destroy_while_connecting_is_prompt),
+        cmocka_unit_test(test_mqtt_socket_has_tcp_nodelay),
     };
     ssize_t n;
 
