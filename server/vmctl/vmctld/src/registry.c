@@ -325,6 +325,98 @@ grow(vmctld_reg_t *reg, void **arr, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
+/*
+ * A row decoder: fill `out` from the current row of `st`; `ctx` is the
+ * caller's, passed through.  On failure the decoder leaves `out` owning
+ * nothing and returns a VMCTLD_REG_E* code with the message set.
+ */
+typedef int (*row_fn)(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx,
+                      void *out);
+
+/*
+ * get_one: run `sql` with `key` bound to ?1 and decode the single row
+ * with `row` into `out`.
+ * Return: 0; ENOTFOUND ("no `what` `key`"); the row decoder's error; or a
+ * database error under the heading `dbwhat`.
+ */
+static int
+get_one(vmctld_reg_t *reg, const char *sql, const char *key,
+        const char *what, const char *dbwhat, row_fn row, void *out)
+{
+    sqlite3_stmt *st;
+    int rc, s;
+
+    if ((rc = prepare(reg, sql, &st)) != 0)
+        return rc;
+    bind_str(st, 1, key);
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        rc = row(reg, st, NULL, out);
+    else if (s == SQLITE_DONE)
+        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no %s %s", what, key);
+    else
+        rc = db_fail(reg, dbwhat);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * list_rows: step the prepared (and bound) `st` to the end, decoding every
+ * row with `row` into a growing array of `elem`-byte records; finalize
+ * `st` in every case.  `clear` (may be NULL for records that own no
+ * memory) releases one decoded record.
+ * Return: 0 with `out` and `n` set (NULL and 0 when empty), or a
+ * VMCTLD_REG_E* code (database errors under the heading `what`) with
+ * nothing allocated.
+ */
+static int
+list_rows(vmctld_reg_t *reg, sqlite3_stmt *st, const char *what,
+          size_t elem, row_fn row, void *ctx, void (*clear)(void *),
+          void **out, size_t *n)
+{
+    void *arr = NULL;
+    size_t cap = 0, cnt = 0, i;
+    int rc = 0, s;
+
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = grow(reg, &arr, &cap, cnt, elem)) != 0)
+            break;
+        if ((rc = row(reg, st, ctx, (char *)arr + cnt * elem)) != 0)
+            break;
+        cnt++;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_fail(reg, what);
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        for (i = 0; clear != NULL && i < cnt; i++)
+            clear((char *)arr + i * elem);
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+/*
+ * list_by_key: list_rows() over `sql` with `key` bound to ?1 (NULL binds
+ * SQL NULL; a statement without ?1 ignores it).
+ */
+static int
+list_by_key(vmctld_reg_t *reg, const char *sql, const char *key,
+            const char *what, size_t elem, row_fn row,
+            void (*clear)(void *), void **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare(reg, sql, &st)) != 0)
+        return rc;
+    bind_str(st, 1, key);
+    return list_rows(reg, st, what, elem, row, NULL, clear, out, n);
+}
+
 static int
 pragma_int(vmctld_reg_t *reg, const char *sql, int *out)
 {
@@ -649,9 +741,13 @@ vmctld_reg_devices_free(vmctld_reg_device_t *devs, size_t n)
 #define DEVICE_COLS \
     "id, online, last_seen_ms, runtime_version, ota_version, boot_id"
 
-static void
-device_row(sqlite3_stmt *st, vmctld_reg_device_t *d)
+static int
+device_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
 {
+    vmctld_reg_device_t *d = out;
+
+    (void)reg;
+    (void)ctx;
     memset(d, 0, sizeof(*d));
     col_str(st, 0, d->id, sizeof(d->id));
     d->online = sqlite3_column_int(st, 1) != 0;
@@ -659,6 +755,7 @@ device_row(sqlite3_stmt *st, vmctld_reg_device_t *d)
     col_str(st, 3, d->runtime_version, sizeof(d->runtime_version));
     col_str(st, 4, d->ota_version, sizeof(d->ota_version));
     col_str(st, 5, d->boot_id, sizeof(d->boot_id));
+    return 0;
 }
 
 /*
@@ -743,26 +840,15 @@ int
 vmctld_reg_device_get(vmctld_reg_t *reg, const char *id,
                       vmctld_reg_device_t *out)
 {
-    sqlite3_stmt *st, *labels, *vms;
-    int rc, s;
+    sqlite3_stmt *labels, *vms;
+    int rc;
 
     if (reg == NULL || out == NULL)
         return VMCTLD_REG_EINVAL;
     if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "device id")) != 0)
         return rc;
-    if ((rc = prepare(reg, "SELECT " DEVICE_COLS " FROM devices WHERE id = ?1",
-                      &st)) != 0)
-        return rc;
-    bind_str(st, 1, id);
-    s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        device_row(st, out);
-    else if (s == SQLITE_DONE)
-        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no device %s", id);
-    else
-        rc = db_fail(reg, "read device");
-    sqlite3_finalize(st);
-    if (rc != 0)
+    if ((rc = get_one(reg, "SELECT " DEVICE_COLS " FROM devices WHERE id = ?1",
+                      id, "device", "read device", device_row, out)) != 0)
         return rc;
     if ((rc = prepare_children(reg, &labels, &vms)) != 0)
         return rc;
@@ -772,16 +858,37 @@ vmctld_reg_device_get(vmctld_reg_t *reg, const char *id,
     return rc;
 }
 
+/* The two child statements of device_list_row(), as its `ctx`. */
+struct device_children_st {
+    sqlite3_stmt *labels;
+    sqlite3_stmt *vms;
+};
+
+/* A list row: the device, then its labels and VMs. */
+static int
+device_list_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
+{
+    struct device_children_st *ch = ctx;
+
+    device_row(reg, st, NULL, out);
+    return device_children(reg, out, ch->labels, ch->vms);
+}
+
+static void
+device_clear_v(void *d)
+{
+    vmctld_reg_device_clear(d);
+}
+
 int
 vmctld_reg_device_list(vmctld_reg_t *reg, const char *label_filter,
                        vmctld_reg_device_t **out, size_t *n)
 {
-    sqlite3_stmt *st = NULL, *labels = NULL, *vms = NULL;
-    vmctld_reg_device_t *devs = NULL;
+    sqlite3_stmt *st;
+    struct device_children_st ch;
     char key[VMCTLD_REG_NAME_MAX], value[VMCTLD_REG_LABEL_MAX];
     const char *eq;
-    size_t cap = 0, cnt = 0;
-    int rc, s;
+    int rc;
 
     if (reg == NULL || out == NULL || n == NULL)
         return VMCTLD_REG_EINVAL;
@@ -808,29 +915,15 @@ vmctld_reg_device_list(vmctld_reg_t *reg, const char *label_filter,
         bind_str(st, 1, key);
         bind_str(st, 2, value);
     }
-    if ((rc = prepare_children(reg, &labels, &vms)) != 0)
-        goto out;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow(reg, (void **)&devs, &cap, cnt, sizeof(*devs))) != 0)
-            goto out;
-        device_row(st, &devs[cnt]);
-        if ((rc = device_children(reg, &devs[cnt], labels, vms)) != 0)
-            goto out;
-        cnt++;
-    }
-    if (s != SQLITE_DONE)
-        rc = db_fail(reg, "list devices");
-out:
-    sqlite3_finalize(st);
-    sqlite3_finalize(labels);
-    sqlite3_finalize(vms);
-    if (rc != 0) {
-        vmctld_reg_devices_free(devs, cnt);
+    if ((rc = prepare_children(reg, &ch.labels, &ch.vms)) != 0) {
+        sqlite3_finalize(st);
         return rc;
     }
-    *out = devs;
-    *n = cnt;
-    return 0;
+    rc = list_rows(reg, st, "list devices", sizeof(**out), device_list_row,
+                   &ch, device_clear_v, (void **)out, n);
+    sqlite3_finalize(ch.labels);
+    sqlite3_finalize(ch.vms);
+    return rc;
 }
 
 int
@@ -942,78 +1035,22 @@ snapshot_row(sqlite3_stmt *st, vmctld_reg_snapshot_t *s)
     col_str(st, 5, s->path, sizeof(s->path));
 }
 
-/*
- * get_one: run `sql` with `key` bound to ?1 and decode the single row
- * with `row` into `out`.
- * Return: 0, ENOTFOUND (message names `what` and `key`), or EDB.
- */
 static int
-get_one(vmctld_reg_t *reg, const char *sql, const char *key,
-        const char *what, void (*row)(sqlite3_stmt *, void *), void *out)
+package_row_v(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *p)
 {
-    sqlite3_stmt *st;
-    int rc, s;
-
-    if ((rc = prepare(reg, sql, &st)) != 0)
-        return rc;
-    bind_str(st, 1, key);
-    s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        row(st, out);
-    else if (s == SQLITE_DONE)
-        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no %s %s", what, key);
-    else
-        rc = db_fail(reg, what);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/*
- * list_rows: run `sql` with `key` (may be NULL) bound to ?1 and decode
- * every row into a growing array of `elem`-byte records with `row`.
- * Return: 0 with `out` and `n` set (NULL and 0 when empty), or a
- * VMCTLD_REG_E* code with nothing allocated.  Records must not own memory.
- */
-static int
-list_rows(vmctld_reg_t *reg, const char *sql, const char *key, size_t elem,
-          void (*row)(sqlite3_stmt *, void *), void **out, size_t *n)
-{
-    sqlite3_stmt *st;
-    void *arr = NULL;
-    size_t cap = 0, cnt = 0;
-    int rc, s;
-
-    if ((rc = prepare(reg, sql, &st)) != 0)
-        return rc;
-    bind_str(st, 1, key);
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow(reg, &arr, &cap, cnt, elem)) != 0)
-            break;
-        row(st, (char *)arr + cnt * elem);
-        cnt++;
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = db_fail(reg, "list");
-    sqlite3_finalize(st);
-    if (rc != 0) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *n = cnt;
+    (void)reg;
+    (void)ctx;
+    package_row(st, p);
     return 0;
 }
 
-static void
-package_row_v(sqlite3_stmt *st, void *p)
+static int
+snapshot_row_v(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *p)
 {
-    package_row(st, p);
-}
-
-static void
-snapshot_row_v(sqlite3_stmt *st, void *p)
-{
+    (void)reg;
+    (void)ctx;
     snapshot_row(st, p);
+    return 0;
 }
 
 #define PACKAGE_COLS "sha256, vm, version, size, key_id, created_ms, path"
@@ -1031,7 +1068,7 @@ vmctld_reg_package_get(vmctld_reg_t *reg, const char *sha256,
         return rc;
     return get_one(reg,
                    "SELECT " PACKAGE_COLS " FROM packages WHERE sha256 = ?1",
-                   sha256, "package", package_row_v, out);
+                   sha256, "package", "package", package_row_v, out);
 }
 
 int
@@ -1040,11 +1077,12 @@ vmctld_reg_package_list(vmctld_reg_t *reg, const char *vm,
 {
     if (reg == NULL || out == NULL || n == NULL)
         return VMCTLD_REG_EINVAL;
-    return list_rows(reg,
-                     "SELECT " PACKAGE_COLS " FROM packages"
-                     " WHERE ?1 IS NULL OR vm = ?1"
-                     " ORDER BY created_ms DESC, sha256",
-                     vm, sizeof(**out), package_row_v, (void **)out, n);
+    return list_by_key(reg,
+                       "SELECT " PACKAGE_COLS " FROM packages"
+                       " WHERE ?1 IS NULL OR vm = ?1"
+                       " ORDER BY created_ms DESC, sha256",
+                       vm, "list", sizeof(**out), package_row_v, NULL,
+                       (void **)out, n);
 }
 
 /*
@@ -1129,7 +1167,7 @@ vmctld_reg_snapshot_get(vmctld_reg_t *reg, const char *sha256,
         return rc;
     return get_one(reg,
                    "SELECT " SNAPSHOT_COLS " FROM snapshots WHERE sha256 = ?1",
-                   sha256, "snapshot", snapshot_row_v, out);
+                   sha256, "snapshot", "snapshot", snapshot_row_v, out);
 }
 
 int
@@ -1138,11 +1176,12 @@ vmctld_reg_snapshot_list(vmctld_reg_t *reg, const char *device,
 {
     if (reg == NULL || out == NULL || n == NULL)
         return VMCTLD_REG_EINVAL;
-    return list_rows(reg,
-                     "SELECT " SNAPSHOT_COLS " FROM snapshots"
-                     " WHERE ?1 IS NULL OR device = ?1"
-                     " ORDER BY created_ms DESC, sha256",
-                     device, sizeof(**out), snapshot_row_v, (void **)out, n);
+    return list_by_key(reg,
+                       "SELECT " SNAPSHOT_COLS " FROM snapshots"
+                       " WHERE ?1 IS NULL OR device = ?1"
+                       " ORDER BY created_ms DESC, sha256",
+                       device, "list", sizeof(**out), snapshot_row_v, NULL,
+                       (void **)out, n);
 }
 
 int
@@ -1243,11 +1282,13 @@ vmctld_reg_command_put(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
  * Return: 0, or VMCTLD_REG_ENOMEM with `c` holding no body.
  */
 static int
-command_row(vmctld_reg_t *reg, sqlite3_stmt *st, vmctld_reg_command_t *c)
+command_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
 {
+    vmctld_reg_command_t *c = out;
     const void *body;
     size_t len;
 
+    (void)ctx;
     memset(c, 0, sizeof(*c));
     col_str(st, 0, c->id, sizeof(c->id));
     col_str(st, 1, c->device, sizeof(c->device));
@@ -1275,27 +1316,14 @@ int
 vmctld_reg_command_get(vmctld_reg_t *reg, const char *id,
                        vmctld_reg_command_t *out)
 {
-    sqlite3_stmt *st;
-    int rc, s;
+    int rc;
 
     if (reg == NULL || out == NULL)
         return VMCTLD_REG_EINVAL;
     if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "command id")) != 0)
         return rc;
-    if ((rc = prepare(reg,
-                      "SELECT " COMMAND_COLS " FROM commands WHERE id = ?1",
-                      &st)) != 0)
-        return rc;
-    bind_str(st, 1, id);
-    s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        rc = command_row(reg, st, out);
-    else if (s == SQLITE_DONE)
-        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no command %s", id);
-    else
-        rc = db_fail(reg, "read command");
-    sqlite3_finalize(st);
-    return rc;
+    return get_one(reg, "SELECT " COMMAND_COLS " FROM commands WHERE id = ?1",
+                   id, "command", "read command", command_row, out);
 }
 
 int
@@ -1360,6 +1388,12 @@ vmctld_reg_command_clear(vmctld_reg_command_t *cmd)
     cmd->body_len = 0;
 }
 
+static void
+command_clear_v(void *c)
+{
+    vmctld_reg_command_clear(c);
+}
+
 void
 vmctld_reg_commands_free(vmctld_reg_command_t *cmds, size_t n)
 {
@@ -1376,40 +1410,19 @@ int
 vmctld_reg_command_list_pending(vmctld_reg_t *reg, const char *device,
                                 vmctld_reg_command_t **out, size_t *n)
 {
-    sqlite3_stmt *st;
-    vmctld_reg_command_t *cmds = NULL;
-    size_t cap = 0, cnt = 0;
-    int rc, s;
+    int rc;
 
     if (reg == NULL || out == NULL || n == NULL)
         return VMCTLD_REG_EINVAL;
     if ((rc = check_str(reg, device, VMCTLD_REG_ID_MAX, true,
                         "device id")) != 0)
         return rc;
-    if ((rc = prepare(reg,
-                      "SELECT " COMMAND_COLS " FROM commands"
-                      " WHERE device = ?1 AND state IN ('queued', 'sent')"
-                      " ORDER BY created_ms, id",
-                      &st)) != 0)
-        return rc;
-    bind_str(st, 1, device);
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow(reg, (void **)&cmds, &cap, cnt, sizeof(*cmds))) != 0)
-            break;
-        if ((rc = command_row(reg, st, &cmds[cnt])) != 0)
-            break;
-        cnt++;
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = db_fail(reg, "list commands");
-    sqlite3_finalize(st);
-    if (rc != 0) {
-        vmctld_reg_commands_free(cmds, cnt);
-        return rc;
-    }
-    *out = cmds;
-    *n = cnt;
-    return 0;
+    return list_by_key(reg,
+                       "SELECT " COMMAND_COLS " FROM commands"
+                       " WHERE device = ?1 AND state IN ('queued', 'sent')"
+                       " ORDER BY created_ms, id",
+                       device, "list commands", sizeof(**out), command_row,
+                       command_clear_v, (void **)out, n);
 }
 
 int
@@ -1501,6 +1514,12 @@ vmctld_reg_rollout_clear(vmctld_reg_rollout_t *ro)
     ro->params = NULL;
 }
 
+static void
+rollout_clear_v(void *ro)
+{
+    vmctld_reg_rollout_clear(ro);
+}
+
 void
 vmctld_reg_rollouts_free(vmctld_reg_rollout_t *ros, size_t n)
 {
@@ -1518,8 +1537,11 @@ vmctld_reg_rollouts_free(vmctld_reg_rollout_t *ros, size_t n)
  * Return: 0, or VMCTLD_REG_ENOMEM with `ro` owning nothing.
  */
 static int
-rollout_row(vmctld_reg_t *reg, sqlite3_stmt *st, vmctld_reg_rollout_t *ro)
+rollout_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
 {
+    vmctld_reg_rollout_t *ro = out;
+
+    (void)ctx;
     memset(ro, 0, sizeof(*ro));
     col_str(st, 0, ro->id, sizeof(ro->id));
     col_str(st, 1, ro->vm, sizeof(ro->vm));
@@ -1540,27 +1562,14 @@ int
 vmctld_reg_rollout_get(vmctld_reg_t *reg, const char *id,
                        vmctld_reg_rollout_t *out)
 {
-    sqlite3_stmt *st;
-    int rc, s;
+    int rc;
 
     if (reg == NULL || out == NULL)
         return VMCTLD_REG_EINVAL;
     if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "rollout id")) != 0)
         return rc;
-    if ((rc = prepare(reg,
-                      "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id = ?1",
-                      &st)) != 0)
-        return rc;
-    bind_str(st, 1, id);
-    s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        rc = rollout_row(reg, st, out);
-    else if (s == SQLITE_DONE)
-        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "no rollout %s", id);
-    else
-        rc = db_fail(reg, "read rollout");
-    sqlite3_finalize(st);
-    return rc;
+    return get_one(reg, "SELECT " ROLLOUT_COLS " FROM rollouts WHERE id = ?1",
+                   id, "rollout", "read rollout", rollout_row, out);
 }
 
 int
@@ -1568,9 +1577,7 @@ vmctld_reg_rollout_list(vmctld_reg_t *reg, vmctld_reg_rollout_t **out,
                         size_t *n)
 {
     sqlite3_stmt *st;
-    vmctld_reg_rollout_t *ros = NULL;
-    size_t cap = 0, cnt = 0;
-    int rc, s;
+    int rc;
 
     if (reg == NULL || out == NULL || n == NULL)
         return VMCTLD_REG_EINVAL;
@@ -1579,23 +1586,8 @@ vmctld_reg_rollout_list(vmctld_reg_t *reg, vmctld_reg_rollout_t **out,
                       " ORDER BY created_ms, id",
                       &st)) != 0)
         return rc;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow(reg, (void **)&ros, &cap, cnt, sizeof(*ros))) != 0)
-            break;
-        if ((rc = rollout_row(reg, st, &ros[cnt])) != 0)
-            break;
-        cnt++;
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = db_fail(reg, "list rollouts");
-    sqlite3_finalize(st);
-    if (rc != 0) {
-        vmctld_reg_rollouts_free(ros, cnt);
-        return rc;
-    }
-    *out = ros;
-    *n = cnt;
-    return 0;
+    return list_rows(reg, st, "list rollouts", sizeof(**out), rollout_row,
+                     NULL, rollout_clear_v, (void **)out, n);
 }
 
 int
@@ -1684,11 +1676,13 @@ vmctld_reg_rollout_device_update(vmctld_reg_t *reg, const char *rollout,
     return 0;
 }
 
-static void
-rollout_device_row_v(sqlite3_stmt *st, void *p)
+static int
+rollout_device_row_v(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *p)
 {
     vmctld_reg_rollout_device_t *rd = p;
 
+    (void)reg;
+    (void)ctx;
     memset(rd, 0, sizeof(*rd));
     col_str(st, 0, rd->rollout, sizeof(rd->rollout));
     col_str(st, 1, rd->device, sizeof(rd->device));
@@ -1697,6 +1691,7 @@ rollout_device_row_v(sqlite3_stmt *st, void *p)
     rd->code = sqlite3_column_int(st, 4);
     col_str(st, 5, rd->message, sizeof(rd->message));
     rd->updated_ms = sqlite3_column_int64(st, 6);
+    return 0;
 }
 
 int
@@ -1710,12 +1705,12 @@ vmctld_reg_rollout_device_list(vmctld_reg_t *reg, const char *rollout,
     if ((rc = check_str(reg, rollout, VMCTLD_REG_ID_MAX, true,
                         "rollout id")) != 0)
         return rc;
-    return list_rows(reg,
-                     "SELECT rollout, device, batch, state, code, message,"
-                     " updated_ms FROM rollout_devices WHERE rollout = ?1"
-                     " ORDER BY batch, device",
-                     rollout, sizeof(**out), rollout_device_row_v,
-                     (void **)out, n);
+    return list_by_key(reg,
+                       "SELECT rollout, device, batch, state, code, message,"
+                       " updated_ms FROM rollout_devices WHERE rollout = ?1"
+                       " ORDER BY batch, device",
+                       rollout, "list", sizeof(**out), rollout_device_row_v,
+                       NULL, (void **)out, n);
 }
 
 void
