@@ -154,7 +154,10 @@ ctl logs ledapp | grep -q "led0 on" && ok || fail "ledapp logs no change"
 # netsvc also follows the topic "temp" that sensor publishes on.
 last_published() { tcp_cmds last 2>/dev/null | grep -Eq '^-2250 \([0-9]+ '; }
 poll 20 last_published && ok || fail "netsvc 'last': $(tcp_cmds last 2>&1)"
-ctl logs sensor | grep -q "(1 subscriber)" && ok ||
+# sensor logs its reading after the publish returns, so netsvc can have
+# the message before that line is written: wait for it.
+sensor_had_sub() { ctl logs sensor | grep -q "(1 subscriber)"; }
+poll 10 sensor_had_sub && ok ||
     fail "sensor never had netsvc as a subscriber"
 
 # A sine: the readings vary and stay inside base +- amplitude.
