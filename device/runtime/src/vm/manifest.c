@@ -47,12 +47,10 @@ vmrt_manifest_init(vmrt_manifest_t *m)
     m->backoff_max_ms = 10000;
 }
 
-/* A VM, device or service name: letters, digits, '_', '-', '.'. */
+/* Every character is a letter, a digit, '_', '-' or '.'. */
 static bool
-name_ok(const char *s)
+name_chars_ok(const char *s)
 {
-    if (*s == '\0' || *s == '.')
-        return false;
     for (; *s != '\0'; s++) {
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
               (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
@@ -60,6 +58,13 @@ name_ok(const char *s)
             return false;
     }
     return true;
+}
+
+/* A VM, device or service name: those characters, not starting with '.'. */
+static bool
+name_ok(const char *s)
+{
+    return *s != '\0' && *s != '.' && name_chars_ok(s);
 }
 
 /*
@@ -627,15 +632,7 @@ device_id_ok(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n >= VMRT_OTA_ID_MAX)
-        return false;
-    for (; *s != '\0'; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
-              *s == '.'))
-            return false;
-    }
-    return true;
+    return n > 0 && n < VMRT_OTA_ID_MAX && name_chars_ok(s);
 }
 
 /* A broker URI as Paho takes it: scheme://host[:port]. */
