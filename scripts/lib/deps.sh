@@ -26,7 +26,7 @@ vmf_deps_group() {
     tls) echo "libmbedtls-dev" ;;
     mqtt) echo "mosquitto libpaho-mqtt-dev openssl" ;;
     bench) echo "gcc clang lld wasi-libc libclang-rt-14-dev-wasm32" ;;
-    server) echo "libsqlite3-dev" ;;
+    server) echo "libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev" ;;
     *)
         echo "vmf_deps: unknown group '$1'" >&2
         return 1

@@ -1,0 +1,5 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 the vmfleet authors */
+
+/* Placeholder: being written (issue 6). */
+typedef int vmctld_ctld_placeholder_t;
