@@ -584,6 +584,319 @@ test_registry_reopen_keeps_everything(void **state)
     vmctld_reg_commands_free(cl, n);
 }
 
+/* Schema version 2 exactly as the first two migration steps wrote it. */
+#define V2_SCHEMA                                                          \
+    "PRAGMA application_id = 1447904836;"                                  \
+    "CREATE TABLE devices (id TEXT PRIMARY KEY,"                           \
+    " online INTEGER NOT NULL DEFAULT 0,"                                  \
+    " last_seen_ms INTEGER NOT NULL DEFAULT 0,"                            \
+    " runtime_version TEXT NOT NULL DEFAULT '',"                           \
+    " ota_version TEXT NOT NULL DEFAULT '',"                               \
+    " boot_id TEXT NOT NULL DEFAULT '');"                                  \
+    "CREATE TABLE device_labels (device TEXT NOT NULL REFERENCES"          \
+    " devices(id) ON DELETE CASCADE, key TEXT NOT NULL,"                   \
+    " value TEXT NOT NULL, PRIMARY KEY (device, key));"                    \
+    "CREATE TABLE device_vms (device TEXT NOT NULL REFERENCES"             \
+    " devices(id) ON DELETE CASCADE, name TEXT NOT NULL,"                  \
+    " version TEXT NOT NULL DEFAULT '', state TEXT NOT NULL DEFAULT '',"   \
+    " memory_bytes INTEGER NOT NULL DEFAULT 0,"                            \
+    " storage_quota INTEGER NOT NULL DEFAULT 0,"                           \
+    " restarts INTEGER NOT NULL DEFAULT 0,"                                \
+    " last_error TEXT NOT NULL DEFAULT '', PRIMARY KEY (device, name));"   \
+    "CREATE TABLE packages (sha256 TEXT PRIMARY KEY, vm TEXT NOT NULL,"    \
+    " version TEXT NOT NULL, size INTEGER NOT NULL,"                       \
+    " key_id TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,"       \
+    " path TEXT NOT NULL);"                                                \
+    "CREATE TABLE snapshots (sha256 TEXT PRIMARY KEY,"                     \
+    " device TEXT NOT NULL, vm TEXT NOT NULL, size INTEGER NOT NULL,"      \
+    " created_ms INTEGER NOT NULL, path TEXT NOT NULL);"                   \
+    "CREATE TABLE commands (id TEXT PRIMARY KEY, device TEXT NOT NULL,"    \
+    " kind TEXT NOT NULL, vm TEXT NOT NULL DEFAULT '', body BLOB,"         \
+    " state TEXT NOT NULL"                                                 \
+    " CHECK (state IN ('queued', 'sent', 'done', 'expired')),"             \
+    " code INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',"  \
+    " created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"           \
+    " updated_ms INTEGER NOT NULL);"                                       \
+    "CREATE INDEX commands_device ON commands(device, state, created_ms);" \
+    "CREATE INDEX commands_expiry ON commands(state, expires_ms);"         \
+    "CREATE TABLE rollouts (id TEXT PRIMARY KEY, vm TEXT NOT NULL,"        \
+    " package_sha TEXT NOT NULL REFERENCES packages(sha256),"              \
+    " target TEXT NOT NULL, params TEXT NOT NULL DEFAULT '{}',"            \
+    " state TEXT NOT NULL, created_ms INTEGER NOT NULL,"                   \
+    " updated_ms INTEGER NOT NULL);"                                       \
+    "CREATE INDEX rollouts_package ON rollouts(package_sha);"              \
+    "CREATE TABLE rollout_devices (rollout TEXT NOT NULL REFERENCES"       \
+    " rollouts(id) ON DELETE CASCADE, device TEXT NOT NULL,"               \
+    " batch INTEGER NOT NULL, state TEXT NOT NULL,"                        \
+    " code INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',"  \
+    " updated_ms INTEGER NOT NULL, PRIMARY KEY (rollout, device));"
+
+static void
+test_registry_migrates_v2_to_v3_keeping_rows(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_command_t c, *list;
+    vmctld_reg_rollout_t ro;
+    vmctld_reg_rollout_device_t *rds;
+    size_t n;
+
+    raw(f, V2_SCHEMA
+        "INSERT INTO packages VALUES ('" SHA_A "', 'sensor', '2.1.0', 10,"
+        " 'k1', 5, '/s/a');"
+        "INSERT INTO commands VALUES ('c-done', 'dev-1', 'start', 'sensor',"
+        " NULL, 'done', 0, 'ok', 100, 1000, 200);"
+        "INSERT INTO commands VALUES ('c-fail', 'dev-1', 'stop', 'sensor',"
+        " NULL, 'done', 6, 'bad state', 110, 1000, 210);"
+        "INSERT INTO commands VALUES ('c-sent', 'dev-1', 'update', 'sensor',"
+        " x'0801', 'sent', 0, '', 120, 5000, 220);"
+        "INSERT INTO rollouts VALUES ('r1', 'sensor', '" SHA_A "',"
+        " 'all', '{}', 'running', 7, 8);"
+        "INSERT INTO rollout_devices VALUES ('r1', 'dev-1', 0, 'sent', 0,"
+        " '', 9);"
+        "PRAGMA user_version = 2;");
+
+    open_ok(f);
+    assert_int_equal(vmctld_reg_schema_version(f->reg), 3);
+    assert_int_equal(vmctld_reg_command_get(f->reg, "c-done", &c), 0);
+    assert_int_equal(c.state, VMCTLD_REG_CMD_DONE);
+    assert_string_equal(c.message, "ok");
+    assert_string_equal(c.rollout, ""); /* the new columns' defaults */
+    assert_int_equal(c.deadline_ms, 0);
+    vmctld_reg_command_clear(&c);
+    assert_int_equal(vmctld_reg_command_get(f->reg, "c-fail", &c), 0);
+    assert_int_equal(c.code, 6);
+    vmctld_reg_command_clear(&c);
+    assert_int_equal(vmctld_reg_command_list_unfinished(f->reg, &list, &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, "c-sent");
+    assert_int_equal(list[0].body_len, 2);
+    vmctld_reg_commands_free(list, n);
+
+    /* The rollout keeps its row and devices; it learnt its version. */
+    assert_int_equal(vmctld_reg_rollout_get(f->reg, "r1", &ro), 0);
+    assert_string_equal(ro.version, "2.1.0");
+    assert_string_equal(ro.state, "running");
+    assert_null(ro.blob);
+    vmctld_reg_rollout_clear(&ro);
+    assert_int_equal(vmctld_reg_rollout_device_list(f->reg, "r1", &rds, &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rds[0].state, "sent");
+    assert_string_equal(rds[0].command, "");
+    vmctld_reg_rollout_devices_free(rds);
+
+    /* The new states are accepted by the rebuilt table. */
+    assert_int_equal(vmctld_reg_command_update(f->reg, "c-sent",
+                                               VMCTLD_REG_CMD_ACCEPTED, 0,
+                                               NULL, 300),
+                     0);
+    assert_int_equal(vmctld_reg_command_update(f->reg, "c-sent",
+                                               VMCTLD_REG_CMD_TIMED_OUT, 0,
+                                               "late", 400),
+                     0);
+    assert_int_equal(vmctld_reg_command_update(f->reg, "c-sent",
+                                               VMCTLD_REG_CMD_CANCELLED, 0,
+                                               NULL, 500),
+                     VMCTLD_REG_ESTATE);
+
+    /* The package is pinned while the rollout runs, not after; the
+     * rollout's foreign key to its devices still cascades nothing away
+     * (the rows are still there after the package went). */
+    assert_int_equal(vmctld_reg_package_delete(f->reg, SHA_A),
+                     VMCTLD_REG_EINUSE);
+    raw(f, "UPDATE rollouts SET state = 'succeeded'");
+    assert_int_equal(vmctld_reg_package_delete(f->reg, SHA_A), 0);
+    assert_int_equal(vmctld_reg_rollout_device_list(f->reg, "r1", &rds, &n),
+                     0);
+    assert_int_equal(n, 1);
+    vmctld_reg_rollout_devices_free(rds);
+    assert_int_equal(vmctld_reg_rollout_get(f->reg, "r1", &ro), 0);
+    vmctld_reg_rollout_clear(&ro);
+    reopen(f);
+    assert_int_equal(vmctld_reg_schema_version(f->reg), 3);
+}
+
+static void
+test_registry_v3_commands_save_and_list(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_command_t c = { .device = "dev-1", .kind = "snapshot",
+                               .vm = "sensor", .created_ms = 100,
+                               .expires_ms = 9000, .updated_ms = 100,
+                               .timeout_s = 30, .rollout = "" };
+    vmctld_reg_command_t got, *list;
+    vmctld_reg_snapshot_t s = { .sha256 = SHA_B, .device = "dev-1",
+                                .vm = "sensor", .size = 1,
+                                .created_ms = 1, .path = "/s/b" };
+    vmctld_reg_label_t l[] = { { "site", "berlin" } };
+    vmctld_reg_device_t d;
+    size_t n, i;
+
+    open_ok(f);
+    for (i = 0; i < 3; i++) {
+        snprintf(c.id, sizeof(c.id), "c%zu", i);
+        c.created_ms = 100 + (int64_t)i;
+        assert_int_equal(vmctld_reg_command_put(f->reg, &c), 0);
+    }
+    /* Every changing field at once. */
+    snprintf(c.id, sizeof(c.id), "c1");
+    c.state = VMCTLD_REG_CMD_ACCEPTED;
+    c.percent = 40;
+    c.deadline_ms = 31000;
+    c.updated_ms = 150;
+    snprintf(c.message, sizeof(c.message), "uploading");
+    assert_int_equal(vmctld_reg_command_save(f->reg, &c), 0);
+    c.state = VMCTLD_REG_CMD_DONE;
+    c.percent = 100;
+    snprintf(c.snapshot, sizeof(c.snapshot), "%s", SHA_B);
+    snprintf(c.version, sizeof(c.version), "1.2.3");
+    assert_int_equal(vmctld_reg_command_save(f->reg, &c), 0);
+    assert_int_equal(vmctld_reg_command_save(f->reg, &c), VMCTLD_REG_ESTATE);
+    c.percent = 101;
+    snprintf(c.id, sizeof(c.id), "c2");
+    assert_int_equal(vmctld_reg_command_save(f->reg, &c), VMCTLD_REG_EINVAL);
+    assert_int_equal(vmctld_reg_command_get(f->reg, "c1", &got), 0);
+    assert_int_equal(got.state, VMCTLD_REG_CMD_DONE);
+    assert_int_equal(got.percent, 100);
+    assert_int_equal(got.deadline_ms, 31000);
+    assert_int_equal(got.timeout_s, 30);
+    assert_string_equal(got.snapshot, SHA_B);
+    assert_string_equal(got.version, "1.2.3");
+    vmctld_reg_command_clear(&got);
+
+    /* Newest first, limited; unfinished oldest first. */
+    assert_int_equal(vmctld_reg_command_list(f->reg, NULL, 2, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "c2");
+    assert_string_equal(list[1].id, "c1");
+    vmctld_reg_commands_free(list, n);
+    assert_int_equal(vmctld_reg_command_list(f->reg, "dev-2", 0, &list, &n),
+                     0);
+    assert_int_equal(n, 0);
+    vmctld_reg_commands_free(list, n);
+    assert_int_equal(vmctld_reg_command_list_unfinished(f->reg, &list, &n),
+                     0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, "c0");
+    vmctld_reg_commands_free(list, n);
+
+    /* A snapshot being restored cannot be deleted. */
+    assert_int_equal(vmctld_reg_snapshot_put(f->reg, &s), 0);
+    snprintf(c.id, sizeof(c.id), "c-restore");
+    snprintf(c.kind, sizeof(c.kind), "restore");
+    c.state = VMCTLD_REG_CMD_QUEUED;
+    c.percent = 0;
+    assert_int_equal(vmctld_reg_command_put(f->reg, &c), 0);
+    assert_int_equal(vmctld_reg_snapshot_delete(f->reg, SHA_B),
+                     VMCTLD_REG_EINUSE);
+    assert_int_equal(vmctld_reg_command_update(f->reg, "c-restore",
+                                               VMCTLD_REG_CMD_CANCELLED, 8,
+                                               NULL, 1),
+                     0);
+    assert_int_equal(vmctld_reg_snapshot_delete(f->reg, SHA_B), 0);
+
+    /* last_seen only moves forward. */
+    device_init(&d, "dev-1", l, 1, NULL, 0);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    assert_int_equal(vmctld_reg_device_touch(f->reg, "dev-1", 5000), 0);
+    assert_int_equal(vmctld_reg_device_touch(f->reg, "dev-1", 10), 0);
+    assert_int_equal(vmctld_reg_device_touch(f->reg, "nope", 10),
+                     VMCTLD_REG_ENOTFOUND);
+    assert_int_equal(vmctld_reg_device_get(f->reg, "dev-1", &d), 0);
+    assert_int_equal(d.last_seen_ms, 5000);
+    vmctld_reg_device_clear(&d);
+}
+
+static void
+test_registry_v3_rollout_create_is_all_or_nothing(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_package_t p = { .sha256 = SHA_A, .vm = "sensor",
+                               .version = "2.1.0", .size = 1,
+                               .path = "/s/a.vpk" };
+    uint8_t blob[] = { 'V', 'R', 'O', '1', 0, 1, 2 };
+    vmctld_reg_rollout_t ro = { .id = "r1", .vm = "sensor",
+                                .package_sha = SHA_A, .target = "all",
+                                .state = "pending", .created_ms = 1,
+                                .updated_ms = 1, .version = "2.1.0",
+                                .health_window_ms = 1500,
+                                .device_timeout_s = 60, .blob = blob,
+                                .blob_len = sizeof(blob) };
+    vmctld_reg_rollout_device_t rds[2] = {
+        { .rollout = "r1", .device = "d1", .batch = 0, .state = "waiting" },
+        { .rollout = "r1", .device = "d2", .batch = 1, .state = "waiting",
+          .command = "c-x" },
+    };
+    vmctld_reg_rollout_device_t *got;
+    vmctld_reg_rollout_t back;
+    size_t n;
+
+    open_ok(f);
+    /* No package: nothing at all is stored. */
+    assert_int_equal(vmctld_reg_rollout_create(f->reg, &ro, rds, 2),
+                     VMCTLD_REG_ENOTFOUND);
+    assert_int_equal(vmctld_reg_rollout_get(f->reg, "r1", &back),
+                     VMCTLD_REG_ENOTFOUND);
+    assert_int_equal(vmctld_reg_package_put(f->reg, &p), 0);
+    /* A row of another rollout: refused before anything is written. */
+    snprintf(rds[1].rollout, sizeof(rds[1].rollout), "r2");
+    assert_int_equal(vmctld_reg_rollout_create(f->reg, &ro, rds, 2),
+                     VMCTLD_REG_EINVAL);
+    snprintf(rds[1].rollout, sizeof(rds[1].rollout), "r1");
+    assert_int_equal(vmctld_reg_rollout_create(f->reg, &ro, rds, 2), 0);
+    assert_int_equal(vmctld_reg_rollout_create(f->reg, &ro, rds, 2),
+                     VMCTLD_REG_EEXIST);
+
+    reopen(f);
+    assert_int_equal(vmctld_reg_rollout_get(f->reg, "r1", &back), 0);
+    assert_int_equal(back.blob_len, sizeof(blob));
+    assert_memory_equal(back.blob, blob, sizeof(blob));
+    assert_int_equal(back.health_window_ms, 1500);
+    assert_int_equal(back.device_timeout_s, 60);
+    assert_string_equal(back.version, "2.1.0");
+    vmctld_reg_rollout_clear(&back);
+    assert_int_equal(vmctld_reg_rollout_device_list(f->reg, "r1", &got, &n),
+                     0);
+    assert_int_equal(n, 2);
+    assert_string_equal(got[1].command, "c-x");
+    vmctld_reg_rollout_devices_free(got);
+}
+
+static void
+test_registry_batch_is_one_transaction(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_command_t c = { .id = "c1", .device = "dev-1",
+                               .kind = "start", .expires_ms = 10 };
+    vmctld_reg_vm_t bad[] = { { .name = "x" }, { .name = "x" } };
+    vmctld_reg_device_t d;
+    vmctld_reg_command_t got;
+    vmctld_reg_t *other = NULL;
+
+    open_ok(f);
+    assert_int_equal(vmctld_reg_open(f->path, &other, f->err,
+                                     sizeof(f->err)),
+                     0);
+    assert_int_equal(vmctld_reg_batch_end(f->reg), VMCTLD_REG_EINVAL);
+    assert_int_equal(vmctld_reg_batch_begin(f->reg), 0);
+    assert_int_equal(vmctld_reg_batch_begin(f->reg), VMCTLD_REG_EINVAL);
+    assert_int_equal(vmctld_reg_command_put(f->reg, &c), 0);
+    /* An all-or-nothing call that fails inside the batch undoes only its
+     * own writes. */
+    device_init(&d, "dev-1", NULL, 0, bad, 2);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), VMCTLD_REG_EEXIST);
+    /* Another connection sees nothing before the end. */
+    assert_int_equal(vmctld_reg_command_get(other, "c1", &got),
+                     VMCTLD_REG_ENOTFOUND);
+    assert_int_equal(vmctld_reg_batch_end(f->reg), 0);
+    assert_int_equal(vmctld_reg_command_get(other, "c1", &got), 0);
+    vmctld_reg_command_clear(&got);
+    assert_int_equal(vmctld_reg_device_get(other, "dev-1", &d),
+                     VMCTLD_REG_ENOTFOUND);
+    vmctld_reg_close(other);
+}
+
 int
 main(void)
 {
@@ -612,6 +925,15 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_migrates_v2_to_v3_keeping_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_v3_commands_save_and_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_v3_rollout_create_is_all_or_nothing, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_batch_is_one_transaction, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,6 +93,18 @@ int vmctld_config_load(const char *path, vmctld_config_t *cfg, char *err,
 /** Free the owned lists; the struct may be loaded again. */
 void vmctld_config_free(vmctld_config_t *cfg);
 
+/**
+ * SIGHUP, after a successful vmctld_config_load() into `fresh`: move the
+ * reloadable keys (tokens, log.level) into the running config `run`, and
+ * name in `pending` the other keys whose value changed, which take effect
+ * only at the next start ("http.listen, mqtt.uri"; "" if none).  `run`
+ * thus always describes what is in effect.
+ * @param fresh consumed: freed on return.
+ * @return the number of keys named in `pending`.
+ */
+size_t vmctld_config_reload(vmctld_config_t *run, vmctld_config_t *fresh,
+                            char *pending, size_t len);
+
 /** Print every key, its type, default and variable (vmctld --help-config). */
 void vmctld_config_print_keys(void *stdio_file);
 

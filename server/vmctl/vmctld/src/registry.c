@@ -29,6 +29,7 @@
 
 struct vmctld_reg {
     sqlite3 *db;
+    bool batch;                /* inside vmctld_reg_batch_begin() */
     char err[512];
 };
 
@@ -118,6 +119,76 @@ static const char *const migrations[] = {
     "  message TEXT NOT NULL DEFAULT '',"
     "  updated_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (rollout, device));",
+
+    /* 2 -> 3: vmctld's core (ctld.c).  Commands get the states of their
+     * whole life and what they refer to; rollouts keep their state
+     * machine (blob), their version and timings, and lose the foreign
+     * key on packages so that a finished rollout does not pin its
+     * package forever (an unfinished one still does, in
+     * vmctld_reg_package_delete()); each rollout device names its
+     * command.  Tables whose constraints change are rebuilt (SQLite's
+     * ALTER TABLE cannot change a CHECK or drop a foreign key), with
+     * foreign keys off for the step, see migrate(). */
+    "CREATE TABLE commands_v3 ("
+    "  id TEXT PRIMARY KEY,"
+    "  device TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  vm TEXT NOT NULL DEFAULT '',"
+    "  body BLOB,"
+    "  state TEXT NOT NULL"
+    "    CHECK (state IN ('queued', 'sent', 'accepted', 'done', 'expired',"
+    "                     'timed_out', 'cancelled')),"
+    "  code INTEGER NOT NULL DEFAULT 0,"
+    "  message TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  version TEXT NOT NULL DEFAULT '',"
+    "  package TEXT NOT NULL DEFAULT '',"
+    "  snapshot TEXT NOT NULL DEFAULT '',"
+    "  rollout TEXT NOT NULL DEFAULT '',"
+    "  percent INTEGER NOT NULL DEFAULT 0,"
+    "  timeout_s INTEGER NOT NULL DEFAULT 0,"
+    "  deadline_ms INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO commands_v3 (id, device, kind, vm, body, state, code,"
+    "  message, created_ms, expires_ms, updated_ms)"
+    "  SELECT id, device, kind, vm, body, state, code, message, created_ms,"
+    "  expires_ms, updated_ms FROM commands;"
+    "DROP TABLE commands;"
+    "ALTER TABLE commands_v3 RENAME TO commands;"
+    "CREATE INDEX commands_device ON commands(device, created_ms);"
+    "CREATE INDEX commands_created ON commands(created_ms);"
+    "CREATE INDEX commands_unfinished ON commands(state, expires_ms)"
+    "  WHERE state IN ('queued', 'sent', 'accepted');"
+    "CREATE INDEX commands_package ON commands(package)"
+    "  WHERE package <> '';"
+    "CREATE INDEX commands_snapshot ON commands(snapshot)"
+    "  WHERE snapshot <> '';"
+    "CREATE TABLE rollouts_v3 ("
+    "  id TEXT PRIMARY KEY,"
+    "  vm TEXT NOT NULL,"
+    "  package_sha TEXT NOT NULL,"
+    "  version TEXT NOT NULL DEFAULT '',"
+    "  target TEXT NOT NULL,"
+    "  params TEXT NOT NULL DEFAULT '{}',"
+    "  state TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  health_window_ms INTEGER NOT NULL DEFAULT 0,"
+    "  device_timeout_s INTEGER NOT NULL DEFAULT 0,"
+    "  blob BLOB);"
+    "INSERT INTO rollouts_v3 (id, vm, package_sha, version, target, params,"
+    "  state, created_ms, updated_ms)"
+    "  SELECT r.id, r.vm, r.package_sha,"
+    "  coalesce((SELECT p.version FROM packages p"
+    "            WHERE p.sha256 = r.package_sha), ''),"
+    "  r.target, r.params, r.state, r.created_ms, r.updated_ms"
+    "  FROM rollouts r;"
+    "DROP TABLE rollouts;"
+    "ALTER TABLE rollouts_v3 RENAME TO rollouts;"
+    "CREATE INDEX rollouts_package ON rollouts(package_sha, state);"
+    "ALTER TABLE rollout_devices ADD COLUMN command TEXT NOT NULL"
+    "  DEFAULT '';",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
@@ -129,7 +200,16 @@ static const char *const cmd_state_names[] = {
     [VMCTLD_REG_CMD_SENT] = "sent",
     [VMCTLD_REG_CMD_DONE] = "done",
     [VMCTLD_REG_CMD_EXPIRED] = "expired",
+    [VMCTLD_REG_CMD_ACCEPTED] = "accepted",
+    [VMCTLD_REG_CMD_TIMED_OUT] = "timed_out",
+    [VMCTLD_REG_CMD_CANCELLED] = "cancelled",
 };
+
+/* The SQL list of the states that are not final. */
+#define CMD_UNFINISHED "('queued', 'sent', 'accepted')"
+/* The SQL list of the rollout states that are not final
+ * (vmctld_rollout_state_name()). */
+#define RO_UNFINISHED "('pending', 'running', 'paused')"
 
 const char *
 vmctld_reg_strerror(int err)
@@ -228,15 +308,24 @@ exec(vmctld_reg_t *reg, const char *sql, const char *what)
     return 0;
 }
 
+/*
+ * A function that needs its writes all-or-nothing runs them between
+ * begin() and commit() (or rollback()).  Inside a batch that is a
+ * savepoint, so that the function's failure undoes its own writes only.
+ */
 static int
 begin(vmctld_reg_t *reg)
 {
+    if (reg->batch)
+        return exec(reg, "SAVEPOINT step", "begin savepoint");
     return exec(reg, "BEGIN IMMEDIATE", "begin transaction");
 }
 
 static int
 commit(vmctld_reg_t *reg)
 {
+    if (reg->batch)
+        return exec(reg, "RELEASE step", "release savepoint");
     return exec(reg, "COMMIT", "commit");
 }
 
@@ -244,7 +333,42 @@ commit(vmctld_reg_t *reg)
 static void
 rollback(vmctld_reg_t *reg)
 {
-    sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
+    if (reg->batch)
+        sqlite3_exec(reg->db, "ROLLBACK TO step; RELEASE step", NULL, NULL,
+                     NULL);
+    else
+        sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+vmctld_reg_batch_begin(vmctld_reg_t *reg)
+{
+    int rc;
+
+    if (reg == NULL || reg->batch)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = exec(reg, "BEGIN IMMEDIATE", "begin batch")) != 0)
+        return rc;
+    reg->batch = true;
+    return 0;
+}
+
+int
+vmctld_reg_batch_end(vmctld_reg_t *reg)
+{
+    int rc;
+
+    if (reg == NULL || !reg->batch)
+        return VMCTLD_REG_EINVAL;
+    reg->batch = false;
+    if ((rc = exec(reg, "COMMIT", "commit batch")) != 0) {
+        char why[sizeof(reg->err)];
+
+        snprintf(why, sizeof(why), "%s", reg->err);
+        sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
+        return fail(reg, rc, "%s", why);
+    }
+    return 0;
 }
 
 static void
@@ -466,8 +590,34 @@ vmctld_reg_journal_mode(vmctld_reg_t *reg, char *buf, size_t len)
 }
 
 /*
+ * fk_check: after a migration step, inside its transaction: the rebuilt
+ * tables must leave no foreign key dangling.
+ * Return: 0, or EDB naming the first table with a broken reference.
+ */
+static int
+fk_check(vmctld_reg_t *reg)
+{
+    sqlite3_stmt *st;
+    int rc, s;
+
+    if ((rc = prepare(reg, "PRAGMA foreign_key_check", &st)) != 0)
+        return rc;
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        rc = fail(reg, VMCTLD_REG_EDB, "foreign key broken in table %s",
+                  (const char *)sqlite3_column_text(st, 0));
+    else if (s != SQLITE_DONE)
+        rc = db_fail(reg, "foreign key check");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
  * migrate: bring the schema from its current user_version up to
- * VMCTLD_REG_SCHEMA_VERSION.
+ * VMCTLD_REG_SCHEMA_VERSION.  Foreign keys must be off (the caller turns
+ * them on afterwards): a step that rebuilds a table drops the old one,
+ * and with foreign keys on that would cascade into its children (the
+ * procedure of SQLite's "Making Other Kinds Of Table Schema Changes").
  * Return: 0; ENOTDB when the file holds another application's tables;
  * ENEWER when it was written by a newer vmctld; EDB if a step failed
  * (that step is rolled back, earlier steps stay).
@@ -503,6 +653,7 @@ migrate(vmctld_reg_t *reg)
                  "PRAGMA application_id = %d; PRAGMA user_version = %d",
                  APP_ID, version + 1);
         if ((rc = exec(reg, migrations[version], "migration")) != 0 ||
+            (rc = fk_check(reg)) != 0 ||
             (rc = exec(reg, sql, "set schema version")) != 0 ||
             (rc = commit(reg)) != 0) {
             char why[sizeof(reg->err)];
@@ -544,9 +695,11 @@ vmctld_reg_open(const char *path, vmctld_reg_t **out, char *err,
     sqlite3_extended_result_codes(reg->db, 1);
     sqlite3_busy_timeout(reg->db, BUSY_TIMEOUT_MS);
     /* The first read of the file happens here, so this is where a file
-     * that is not a database is found. */
-    if ((rc = exec(reg, "PRAGMA foreign_keys = ON", "foreign keys")) != 0 ||
-        (rc = migrate(reg)) != 0)
+     * that is not a database is found.  Foreign keys stay off while the
+     * schema is migrated (see migrate()). */
+    if ((rc = exec(reg, "PRAGMA foreign_keys = OFF", "foreign keys")) != 0 ||
+        (rc = migrate(reg)) != 0 ||
+        (rc = exec(reg, "PRAGMA foreign_keys = ON", "foreign keys")) != 0)
         goto fail;
     /* After the migrations: a refused file must not be turned into WAL. */
     if ((rc = exec(reg, "PRAGMA journal_mode = WAL", "WAL mode")) != 0 ||
@@ -557,6 +710,12 @@ vmctld_reg_open(const char *path, vmctld_reg_t **out, char *err,
                   "cannot turn on WAL mode (journal mode is %s)", mode);
         goto fail;
     }
+    /* In WAL mode, NORMAL syncs at checkpoints instead of at every
+     * commit: a crash of vmctld loses nothing, a power cut at most the
+     * last commits.  vmctld commits per device message (thousands a
+     * second in a rollout), which FULL would turn into as many fsyncs. */
+    if ((rc = exec(reg, "PRAGMA synchronous = NORMAL", "synchronous")) != 0)
+        goto fail;
     *out = reg;
     return 0;
 fail:
@@ -951,6 +1110,30 @@ vmctld_reg_device_mark_offline(vmctld_reg_t *reg, const char *id,
     return 0;
 }
 
+int
+vmctld_reg_device_touch(vmctld_reg_t *reg, const char *id, int64_t seen_ms)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "device id")) != 0)
+        return rc;
+    if ((rc = prepare(reg,
+                      "UPDATE devices SET last_seen_ms ="
+                      " max(last_seen_ms, ?2) WHERE id = ?1",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, id);
+    sqlite3_bind_int64(st, 2, seen_ms);
+    if ((rc = step_done(reg, st, "touch device")) != 0)
+        return rc;
+    if (sqlite3_changes(reg->db) == 0)
+        return fail(reg, VMCTLD_REG_ENOTFOUND, "no device %s", id);
+    return 0;
+}
+
 /* ---- packages and snapshots ------------------------------------------ */
 
 /* True for exactly 64 lowercase hex digits. */
@@ -1086,18 +1269,47 @@ vmctld_reg_package_list(vmctld_reg_t *reg, const char *vm,
 }
 
 /*
- * delete_by_sha: delete one row of `table` (a constant) by sha256.
- * Return: 0; ENOTFOUND; EINUSE when a foreign key still refers to it.
+ * count_by_sha: run `sql`, a SELECT count(*) with the sha bound to ?1.
+ * Return: the count (>= 0) or a VMCTLD_REG_E* code.
  */
 static int
-delete_by_sha(vmctld_reg_t *reg, const char *sql, const char *sha,
-              const char *what)
+count_by_sha(vmctld_reg_t *reg, const char *sql, const char *sha)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare(reg, sql, &st)) != 0)
+        return rc;
+    bind_str(st, 1, sha);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = sqlite3_column_int(st, 0);
+    else
+        rc = db_fail(reg, "count references");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * delete_by_sha: delete one row of `table` (a constant) by sha256, unless
+ * `inuse_sql` (a count with the sha as ?1) finds a reference.
+ * Return: 0; ENOTFOUND; EINUSE when something unfinished refers to it, or
+ * a foreign key still does.
+ */
+static int
+delete_by_sha(vmctld_reg_t *reg, const char *sql, const char *inuse_sql,
+              const char *sha, const char *what)
 {
     sqlite3_stmt *st;
     int rc;
 
     if ((rc = check_sha(reg, sha)) != 0)
         return rc;
+    if ((rc = count_by_sha(reg, inuse_sql, sha)) < 0)
+        return rc;
+    if (rc > 0)
+        return fail(reg, VMCTLD_REG_EINUSE,
+                    "%s %s is used by an unfinished rollout or command",
+                    what, sha);
     if ((rc = prepare(reg, sql, &st)) != 0)
         return rc;
     bind_str(st, 1, sha);
@@ -1123,6 +1335,11 @@ vmctld_reg_package_delete(vmctld_reg_t *reg, const char *sha256)
     if (reg == NULL)
         return VMCTLD_REG_EINVAL;
     return delete_by_sha(reg, "DELETE FROM packages WHERE sha256 = ?1",
+                         "SELECT (SELECT count(*) FROM rollouts"
+                         " WHERE package_sha = ?1 AND state IN "
+                         RO_UNFINISHED ") + (SELECT count(*) FROM commands"
+                         " WHERE package = ?1 AND state IN "
+                         CMD_UNFINISHED ")",
                          sha256, "package");
 }
 
@@ -1190,6 +1407,9 @@ vmctld_reg_snapshot_delete(vmctld_reg_t *reg, const char *sha256)
     if (reg == NULL)
         return VMCTLD_REG_EINVAL;
     return delete_by_sha(reg, "DELETE FROM snapshots WHERE sha256 = ?1",
+                         "SELECT count(*) FROM commands WHERE snapshot = ?1"
+                         " AND kind = 'restore' AND state IN "
+                         CMD_UNFINISHED,
                          sha256, "snapshot");
 }
 
@@ -1207,10 +1427,12 @@ vmctld_reg_snapshots_free(vmctld_reg_snapshot_t *snaps)
 
 /* ---- commands --------------------------------------------------------- */
 
+#define CMD_STATES (sizeof(cmd_state_names) / sizeof(cmd_state_names[0]))
+
 static bool
 cmd_state_ok(vmctld_reg_cmd_state_t s)
 {
-    return (unsigned)s <= VMCTLD_REG_CMD_EXPIRED;
+    return (unsigned)s < CMD_STATES;
 }
 
 static vmctld_reg_cmd_state_t
@@ -1218,10 +1440,31 @@ cmd_state_parse(const char *s)
 {
     unsigned i;
 
-    for (i = 0; i <= VMCTLD_REG_CMD_EXPIRED; i++)
+    for (i = 0; s != NULL && i < CMD_STATES; i++)
         if (strcmp(s, cmd_state_names[i]) == 0)
             return (vmctld_reg_cmd_state_t)i;
     return VMCTLD_REG_CMD_EXPIRED; /* CHECK constraint makes this moot */
+}
+
+/* The string fields of schema 3, which may be empty. */
+static int
+check_cmd3(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
+{
+    int rc;
+
+    if ((rc = check_str(reg, c->version, sizeof(c->version), false,
+                        "command version")) ||
+        (rc = check_str(reg, c->package, sizeof(c->package), false,
+                        "command package")) ||
+        (rc = check_str(reg, c->snapshot, sizeof(c->snapshot), false,
+                        "command snapshot")) ||
+        (rc = check_str(reg, c->rollout, sizeof(c->rollout), false,
+                        "command rollout")))
+        return rc;
+    if (c->percent > 100)
+        return fail(reg, VMCTLD_REG_EINVAL, "command %s: percent %u", c->id,
+                    c->percent);
+    return 0;
 }
 
 int
@@ -1239,7 +1482,8 @@ vmctld_reg_command_put(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
                         "command kind")) ||
         (rc = check_str(reg, c->vm, sizeof(c->vm), false, "command vm")) ||
         (rc = check_str(reg, c->message, sizeof(c->message), false,
-                        "command message")))
+                        "command message")) ||
+        (rc = check_cmd3(reg, c)))
         return rc;
     if (!cmd_state_ok(c->state))
         return fail(reg, VMCTLD_REG_EINVAL, "command %s: bad state %d",
@@ -1252,8 +1496,10 @@ vmctld_reg_command_put(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
     if ((rc = prepare(reg,
                       "INSERT INTO commands (id, device, kind, vm, body,"
                       " state, code, message, created_ms, expires_ms,"
-                      " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-                      " ?9, ?10, ?11)",
+                      " updated_ms, version, package, snapshot, rollout,"
+                      " percent, timeout_s, deadline_ms) VALUES (?1, ?2,"
+                      " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                      " ?15, ?16, ?17, ?18)",
                       &st)) != 0)
         return rc;
     bind_str(st, 1, c->id);
@@ -1270,12 +1516,20 @@ vmctld_reg_command_put(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
     sqlite3_bind_int64(st, 9, c->created_ms);
     sqlite3_bind_int64(st, 10, c->expires_ms);
     sqlite3_bind_int64(st, 11, c->updated_ms);
+    bind_str(st, 12, c->version);
+    bind_str(st, 13, c->package);
+    bind_str(st, 14, c->snapshot);
+    bind_str(st, 15, c->rollout);
+    sqlite3_bind_int64(st, 16, c->percent);
+    sqlite3_bind_int64(st, 17, c->timeout_s);
+    sqlite3_bind_int64(st, 18, c->deadline_ms);
     return step_done(reg, st, "queue command");
 }
 
 #define COMMAND_COLS                                                    \
     "id, device, kind, vm, body, state, code, message, created_ms,"     \
-    " expires_ms, updated_ms"
+    " expires_ms, updated_ms, version, package, snapshot, rollout,"     \
+    " percent, timeout_s, deadline_ms"
 
 /*
  * command_row: decode one row into `c`, copying the body.
@@ -1302,6 +1556,13 @@ command_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
     c->created_ms = sqlite3_column_int64(st, 8);
     c->expires_ms = sqlite3_column_int64(st, 9);
     c->updated_ms = sqlite3_column_int64(st, 10);
+    col_str(st, 11, c->version, sizeof(c->version));
+    col_str(st, 12, c->package, sizeof(c->package));
+    col_str(st, 13, c->snapshot, sizeof(c->snapshot));
+    col_str(st, 14, c->rollout, sizeof(c->rollout));
+    c->percent = (uint32_t)sqlite3_column_int64(st, 15);
+    c->timeout_s = (uint32_t)sqlite3_column_int64(st, 16);
+    c->deadline_ms = sqlite3_column_int64(st, 17);
     if (body != NULL && len > 0) {
         if ((c->body = malloc(len)) == NULL)
             return fail(reg, VMCTLD_REG_ENOMEM,
@@ -1326,13 +1587,43 @@ vmctld_reg_command_get(vmctld_reg_t *reg, const char *id,
                    id, "command", "read command", command_row, out);
 }
 
+/*
+ * command_changed: after an UPDATE of command `id` restricted to the
+ * unfinished states.
+ * Return: 0 if it changed a row; else ENOTFOUND (no such command) or
+ * ESTATE (it is final).
+ */
+static int
+command_changed(vmctld_reg_t *reg, const char *id)
+{
+    sqlite3_stmt *st;
+    int rc, exists;
+
+    if (sqlite3_changes(reg->db) > 0)
+        return 0;
+    if ((rc = prepare(reg, "SELECT count(*) FROM commands WHERE id = ?1",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(reg, "read command");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    exists = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (exists == 0)
+        return fail(reg, VMCTLD_REG_ENOTFOUND, "no command %s", id);
+    return fail(reg, VMCTLD_REG_ESTATE, "command %s is already final", id);
+}
+
 int
 vmctld_reg_command_update(vmctld_reg_t *reg, const char *id,
                           vmctld_reg_cmd_state_t state, int32_t code,
                           const char *message, int64_t now_ms)
 {
     sqlite3_stmt *st;
-    int rc, exists;
+    int rc;
 
     if (reg == NULL)
         return VMCTLD_REG_EINVAL;
@@ -1348,7 +1639,7 @@ vmctld_reg_command_update(vmctld_reg_t *reg, const char *id,
     if ((rc = prepare(reg,
                       "UPDATE commands SET state = ?2, code = ?3,"
                       " message = coalesce(?4, message), updated_ms = ?5"
-                      " WHERE id = ?1 AND state IN ('queued', 'sent')",
+                      " WHERE id = ?1 AND state IN " CMD_UNFINISHED,
                       &st)) != 0)
         return rc;
     bind_str(st, 1, id);
@@ -1358,24 +1649,44 @@ vmctld_reg_command_update(vmctld_reg_t *reg, const char *id,
     sqlite3_bind_int64(st, 5, now_ms);
     if ((rc = step_done(reg, st, "update command")) != 0)
         return rc;
-    if (sqlite3_changes(reg->db) > 0)
-        return 0;
-    /* Nothing changed: tell a missing command from a finished one. */
-    if ((rc = prepare(reg, "SELECT count(*) FROM commands WHERE id = ?1",
+    return command_changed(reg, id);
+}
+
+int
+vmctld_reg_command_save(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL || c == NULL)
+        return VMCTLD_REG_EINVAL;
+    if ((rc = check_str(reg, c->id, sizeof(c->id), true, "command id")) ||
+        (rc = check_str(reg, c->message, sizeof(c->message), false,
+                        "command message")) ||
+        (rc = check_cmd3(reg, c)))
+        return rc;
+    if (!cmd_state_ok(c->state))
+        return fail(reg, VMCTLD_REG_EINVAL, "command %s: bad state %d",
+                    c->id, (int)c->state);
+    if ((rc = prepare(reg,
+                      "UPDATE commands SET state = ?2, code = ?3,"
+                      " message = ?4, updated_ms = ?5, version = ?6,"
+                      " snapshot = ?7, percent = ?8, deadline_ms = ?9"
+                      " WHERE id = ?1 AND state IN " CMD_UNFINISHED,
                       &st)) != 0)
         return rc;
-    bind_str(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = db_fail(reg, "read command");
-        sqlite3_finalize(st);
+    bind_str(st, 1, c->id);
+    bind_str(st, 2, cmd_state_names[c->state]);
+    sqlite3_bind_int(st, 3, c->code);
+    bind_str(st, 4, c->message);
+    sqlite3_bind_int64(st, 5, c->updated_ms);
+    bind_str(st, 6, c->version);
+    bind_str(st, 7, c->snapshot);
+    sqlite3_bind_int64(st, 8, c->percent);
+    sqlite3_bind_int64(st, 9, c->deadline_ms);
+    if ((rc = step_done(reg, st, "save command")) != 0)
         return rc;
-    }
-    exists = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    if (exists == 0)
-        return fail(reg, VMCTLD_REG_ENOTFOUND, "no command %s", id);
-    return fail(reg, VMCTLD_REG_ESTATE,
-                "command %s is already done or expired", id);
+    return command_changed(reg, c->id);
 }
 
 void
@@ -1419,9 +1730,57 @@ vmctld_reg_command_list_pending(vmctld_reg_t *reg, const char *device,
         return rc;
     return list_by_key(reg,
                        "SELECT " COMMAND_COLS " FROM commands"
-                       " WHERE device = ?1 AND state IN ('queued', 'sent')"
+                       " WHERE device = ?1 AND state IN " CMD_UNFINISHED
                        " ORDER BY created_ms, id",
                        device, "list commands", sizeof(**out), command_row,
+                       command_clear_v, (void **)out, n);
+}
+
+int
+vmctld_reg_command_list(vmctld_reg_t *reg, const char *device, size_t limit,
+                        vmctld_reg_command_t **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (reg == NULL || out == NULL || n == NULL)
+        return VMCTLD_REG_EINVAL;
+    if (device != NULL &&
+        (rc = check_str(reg, device, VMCTLD_REG_ID_MAX, true,
+                        "device id")) != 0)
+        return rc;
+    /* Two statements rather than "?1 IS NULL OR": each can use its index
+     * (commands_device or commands_created) for the ORDER BY and LIMIT. */
+    if ((rc = prepare(reg,
+                      device != NULL
+                          ? "SELECT " COMMAND_COLS " FROM commands"
+                            " WHERE device = ?1"
+                            " ORDER BY created_ms DESC, id DESC LIMIT ?2"
+                          : "SELECT " COMMAND_COLS " FROM commands"
+                            " ORDER BY created_ms DESC, id DESC LIMIT ?2",
+                      &st)) != 0)
+        return rc;
+    if (device != NULL)
+        bind_str(st, 1, device);
+    sqlite3_bind_int64(st, 2,
+                       limit == 0 || (uint64_t)limit > (uint64_t)INT64_MAX
+                           ? -1
+                           : (sqlite3_int64)limit);
+    return list_rows(reg, st, "list commands", sizeof(**out), command_row,
+                     NULL, command_clear_v, (void **)out, n);
+}
+
+int
+vmctld_reg_command_list_unfinished(vmctld_reg_t *reg,
+                                   vmctld_reg_command_t **out, size_t *n)
+{
+    if (reg == NULL || out == NULL || n == NULL)
+        return VMCTLD_REG_EINVAL;
+    return list_by_key(reg,
+                       "SELECT " COMMAND_COLS " FROM commands"
+                       " WHERE state IN " CMD_UNFINISHED
+                       " ORDER BY created_ms, id",
+                       NULL, "list commands", sizeof(**out), command_row,
                        command_clear_v, (void **)out, n);
 }
 
@@ -1452,32 +1811,62 @@ vmctld_reg_command_expire(vmctld_reg_t *reg, int64_t now_ms,
 
 /* ---- rollouts --------------------------------------------------------- */
 
-int
-vmctld_reg_rollout_put(vmctld_reg_t *reg, const vmctld_reg_rollout_t *ro)
+/*
+ * rollout_write: the body of vmctld_reg_rollout_put(), also used inside
+ * vmctld_reg_rollout_create()'s transaction.
+ */
+static int
+rollout_write(vmctld_reg_t *reg, const vmctld_reg_rollout_t *ro)
 {
     sqlite3_stmt *st;
     int rc;
 
-    if (reg == NULL || ro == NULL)
-        return VMCTLD_REG_EINVAL;
     if ((rc = check_str(reg, ro->id, sizeof(ro->id), true, "rollout id")) ||
         (rc = check_str(reg, ro->vm, sizeof(ro->vm), true, "rollout vm")) ||
         (rc = check_sha(reg, ro->package_sha)) ||
         (rc = check_str(reg, ro->state, sizeof(ro->state), true,
-                        "rollout state")))
+                        "rollout state")) ||
+        (rc = check_str(reg, ro->version, sizeof(ro->version), false,
+                        "rollout version")))
         return rc;
     if (ro->target == NULL)
         return fail(reg, VMCTLD_REG_EINVAL, "rollout %s: no target", ro->id);
+    if (ro->blob_len > 0 && ro->blob == NULL)
+        return fail(reg, VMCTLD_REG_EINVAL, "rollout %s: NULL blob", ro->id);
+    if (ro->blob_len > (size_t)INT32_MAX)
+        return fail(reg, VMCTLD_REG_EINVAL, "rollout %s: blob too large",
+                    ro->id);
+    /* A new rollout needs its package; an existing one keeps its row even
+     * if the package went (allowed once the rollout has ended). */
+    if ((rc = prepare(reg,
+                      "SELECT EXISTS (SELECT 1 FROM rollouts WHERE id = ?1)"
+                      " OR EXISTS (SELECT 1 FROM packages"
+                      " WHERE sha256 = ?2)",
+                      &st)) != 0)
+        return rc;
+    bind_str(st, 1, ro->id);
+    bind_str(st, 2, ro->package_sha);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        rc = db_fail(reg, "read rollout");
+    else if (sqlite3_column_int(st, 0) == 0)
+        rc = fail(reg, VMCTLD_REG_ENOTFOUND, "rollout %s: no package %s",
+                  ro->id, ro->package_sha);
+    sqlite3_finalize(st);
+    if (rc != 0)
+        return rc;
     /* An upsert, not INSERT OR REPLACE: replacing would delete the row
      * and, through ON DELETE CASCADE, its rollout_devices. */
     if ((rc = prepare(reg,
                       "INSERT INTO rollouts (id, vm, package_sha, target,"
-                      " params, state, created_ms, updated_ms)"
+                      " params, state, created_ms, updated_ms, version,"
+                      " health_window_ms, device_timeout_s, blob)"
                       " VALUES (?1, ?2, ?3, ?4, coalesce(?5, '{}'), ?6, ?7,"
-                      " ?8) ON CONFLICT(id) DO UPDATE SET vm = ?2,"
-                      " package_sha = ?3, target = ?4,"
+                      " ?8, ?9, ?10, ?11, ?12) ON CONFLICT(id) DO UPDATE"
+                      " SET vm = ?2, package_sha = ?3, target = ?4,"
                       " params = coalesce(?5, '{}'), state = ?6,"
-                      " updated_ms = ?8",
+                      " updated_ms = ?8, version = ?9,"
+                      " health_window_ms = ?10, device_timeout_s = ?11,"
+                      " blob = ?12",
                       &st)) != 0)
         return rc;
     bind_str(st, 1, ro->id);
@@ -1488,20 +1877,28 @@ vmctld_reg_rollout_put(vmctld_reg_t *reg, const vmctld_reg_rollout_t *ro)
     bind_str(st, 6, ro->state);
     sqlite3_bind_int64(st, 7, ro->created_ms);
     sqlite3_bind_int64(st, 8, ro->updated_ms);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        if (sqlite3_extended_errcode(reg->db) ==
-            SQLITE_CONSTRAINT_FOREIGNKEY)
-            rc = fail(reg, VMCTLD_REG_ENOTFOUND,
-                      "rollout %s: no package %s", ro->id, ro->package_sha);
-        else
-            rc = db_fail(reg, "store rollout");
-    }
-    sqlite3_finalize(st);
-    return rc;
+    bind_str(st, 9, ro->version);
+    sqlite3_bind_int64(st, 10, ro->health_window_ms);
+    sqlite3_bind_int64(st, 11, ro->device_timeout_s);
+    if (ro->blob_len > 0)
+        sqlite3_bind_blob(st, 12, ro->blob, (int)ro->blob_len,
+                          SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 12);
+    return step_done(reg, st, "store rollout");
 }
 
-#define ROLLOUT_COLS \
-    "id, vm, package_sha, target, params, state, created_ms, updated_ms"
+int
+vmctld_reg_rollout_put(vmctld_reg_t *reg, const vmctld_reg_rollout_t *ro)
+{
+    if (reg == NULL || ro == NULL)
+        return VMCTLD_REG_EINVAL;
+    return rollout_write(reg, ro);
+}
+
+#define ROLLOUT_COLS                                                    \
+    "id, vm, package_sha, target, params, state, created_ms, updated_ms," \
+    " version, health_window_ms, device_timeout_s, blob"
 
 void
 vmctld_reg_rollout_clear(vmctld_reg_rollout_t *ro)
@@ -1510,8 +1907,11 @@ vmctld_reg_rollout_clear(vmctld_reg_rollout_t *ro)
         return;
     free(ro->target);
     free(ro->params);
+    free(ro->blob);
     ro->target = NULL;
     ro->params = NULL;
+    ro->blob = NULL;
+    ro->blob_len = 0;
 }
 
 static void
@@ -1540,6 +1940,8 @@ static int
 rollout_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
 {
     vmctld_reg_rollout_t *ro = out;
+    const void *blob;
+    size_t len;
 
     (void)ctx;
     memset(ro, 0, sizeof(*ro));
@@ -1549,13 +1951,25 @@ rollout_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
     col_str(st, 5, ro->state, sizeof(ro->state));
     ro->created_ms = sqlite3_column_int64(st, 6);
     ro->updated_ms = sqlite3_column_int64(st, 7);
+    col_str(st, 8, ro->version, sizeof(ro->version));
+    ro->health_window_ms = (uint32_t)sqlite3_column_int64(st, 9);
+    ro->device_timeout_s = (uint32_t)sqlite3_column_int64(st, 10);
     if ((ro->target = col_dup(st, 3)) == NULL ||
-        (ro->params = col_dup(st, 4)) == NULL) {
-        vmctld_reg_rollout_clear(ro);
-        return fail(reg, VMCTLD_REG_ENOMEM, "out of memory for rollout %s",
-                    ro->id);
+        (ro->params = col_dup(st, 4)) == NULL)
+        goto nomem;
+    len = (size_t)sqlite3_column_bytes(st, 11);
+    blob = sqlite3_column_blob(st, 11);
+    if (blob != NULL && len > 0) {
+        if ((ro->blob = malloc(len)) == NULL)
+            goto nomem;
+        memcpy(ro->blob, blob, len);
+        ro->blob_len = len;
     }
     return 0;
+nomem:
+    vmctld_reg_rollout_clear(ro);
+    return fail(reg, VMCTLD_REG_ENOMEM, "out of memory for rollout %s",
+                ro->id);
 }
 
 int
@@ -1590,6 +2004,107 @@ vmctld_reg_rollout_list(vmctld_reg_t *reg, vmctld_reg_rollout_t **out,
                      NULL, rollout_clear_v, (void **)out, n);
 }
 
+/*
+ * rollout_device_check: the fields of one rollout device row.
+ */
+static int
+rollout_device_check(vmctld_reg_t *reg, const vmctld_reg_rollout_device_t *rd)
+{
+    int rc;
+
+    if ((rc = check_str(reg, rd->rollout, sizeof(rd->rollout), true,
+                        "rollout id")) ||
+        (rc = check_str(reg, rd->device, sizeof(rd->device), true,
+                        "device id")) ||
+        (rc = check_str(reg, rd->state, sizeof(rd->state), true,
+                        "rollout device state")) ||
+        (rc = check_str(reg, rd->message, sizeof(rd->message), false,
+                        "rollout device message")) ||
+        (rc = check_str(reg, rd->command, sizeof(rd->command), false,
+                        "rollout device command")))
+        return rc;
+    return 0;
+}
+
+#define ROLLOUT_DEVICE_UPSERT                                             \
+    "INSERT INTO rollout_devices (rollout, device, batch, state, code,"   \
+    " message, updated_ms, command)"                                      \
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"                            \
+    " ON CONFLICT(rollout, device) DO UPDATE SET"                         \
+    " batch = ?3, state = ?4, code = ?5, message = ?6, updated_ms = ?7,"  \
+    " command = ?8"
+
+/* Bind one row to a prepared ROLLOUT_DEVICE_UPSERT (reset first). */
+static void
+rollout_device_bind(sqlite3_stmt *st, const vmctld_reg_rollout_device_t *rd)
+{
+    sqlite3_reset(st);
+    bind_str(st, 1, rd->rollout);
+    bind_str(st, 2, rd->device);
+    sqlite3_bind_int(st, 3, rd->batch);
+    bind_str(st, 4, rd->state);
+    sqlite3_bind_int(st, 5, rd->code);
+    bind_str(st, 6, rd->message);
+    sqlite3_bind_int64(st, 7, rd->updated_ms);
+    bind_str(st, 8, rd->command);
+}
+
+int
+vmctld_reg_rollout_create(vmctld_reg_t *reg, const vmctld_reg_rollout_t *ro,
+                          const vmctld_reg_rollout_device_t *rds, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    size_t i;
+    int rc;
+
+    if (reg == NULL || ro == NULL || (n > 0 && rds == NULL))
+        return VMCTLD_REG_EINVAL;
+    for (i = 0; i < n; i++) {
+        if ((rc = rollout_device_check(reg, &rds[i])) != 0)
+            return rc;
+        if (strcmp(rds[i].rollout, ro->id) != 0)
+            return fail(reg, VMCTLD_REG_EINVAL,
+                        "rollout %s: device row %zu is for rollout %s",
+                        ro->id, i, rds[i].rollout);
+    }
+    if ((rc = begin(reg)) != 0)
+        return rc;
+    if ((rc = prepare(reg,
+                      "SELECT count(*) FROM rollouts WHERE id = ?1",
+                      &st)) != 0)
+        goto fail;
+    bind_str(st, 1, ro->id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(reg, "read rollout");
+        goto fail;
+    }
+    if (sqlite3_column_int(st, 0) != 0) {
+        rc = fail(reg, VMCTLD_REG_EEXIST, "rollout %s exists", ro->id);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = rollout_write(reg, ro)) != 0 ||
+        (rc = prepare(reg, ROLLOUT_DEVICE_UPSERT, &st)) != 0)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        rollout_device_bind(st, &rds[i]);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_fail(reg, "store rollout device");
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = commit(reg)) != 0)
+        goto fail;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    rollback(reg);
+    return rc;
+}
+
 int
 vmctld_reg_rollout_device_put(vmctld_reg_t *reg,
                               const vmctld_reg_rollout_device_t *rd)
@@ -1599,31 +2114,11 @@ vmctld_reg_rollout_device_put(vmctld_reg_t *reg,
 
     if (reg == NULL || rd == NULL)
         return VMCTLD_REG_EINVAL;
-    if ((rc = check_str(reg, rd->rollout, sizeof(rd->rollout), true,
-                        "rollout id")) ||
-        (rc = check_str(reg, rd->device, sizeof(rd->device), true,
-                        "device id")) ||
-        (rc = check_str(reg, rd->state, sizeof(rd->state), true,
-                        "rollout device state")) ||
-        (rc = check_str(reg, rd->message, sizeof(rd->message), false,
-                        "rollout device message")))
+    if ((rc = rollout_device_check(reg, rd)) != 0)
         return rc;
-    if ((rc = prepare(reg,
-                      "INSERT INTO rollout_devices (rollout, device, batch,"
-                      " state, code, message, updated_ms)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                      " ON CONFLICT(rollout, device) DO UPDATE SET"
-                      " batch = ?3, state = ?4, code = ?5, message = ?6,"
-                      " updated_ms = ?7",
-                      &st)) != 0)
+    if ((rc = prepare(reg, ROLLOUT_DEVICE_UPSERT, &st)) != 0)
         return rc;
-    bind_str(st, 1, rd->rollout);
-    bind_str(st, 2, rd->device);
-    sqlite3_bind_int(st, 3, rd->batch);
-    bind_str(st, 4, rd->state);
-    sqlite3_bind_int(st, 5, rd->code);
-    bind_str(st, 6, rd->message);
-    sqlite3_bind_int64(st, 7, rd->updated_ms);
+    rollout_device_bind(st, rd);
     if (sqlite3_step(st) != SQLITE_DONE) {
         if (sqlite3_extended_errcode(reg->db) ==
             SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -1691,6 +2186,7 @@ rollout_device_row_v(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *p)
     rd->code = sqlite3_column_int(st, 4);
     col_str(st, 5, rd->message, sizeof(rd->message));
     rd->updated_ms = sqlite3_column_int64(st, 6);
+    col_str(st, 7, rd->command, sizeof(rd->command));
     return 0;
 }
 
@@ -1707,7 +2203,8 @@ vmctld_reg_rollout_device_list(vmctld_reg_t *reg, const char *rollout,
         return rc;
     return list_by_key(reg,
                        "SELECT rollout, device, batch, state, code, message,"
-                       " updated_ms FROM rollout_devices WHERE rollout = ?1"
+                       " updated_ms, command FROM rollout_devices"
+                       " WHERE rollout = ?1"
                        " ORDER BY batch, device",
                        rollout, "list", sizeof(**out), rollout_device_row_v,
                        NULL, (void **)out, n);

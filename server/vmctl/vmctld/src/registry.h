@@ -8,7 +8,9 @@
  * vmctld_reg_open(); a database written by a newer vmctld is refused.
  *
  * Threading: a vmctld_reg_t is used by one thread at a time (vmctld is the
- * only writer, see STYLE.md); callers serialize access.
+ * only writer, see STYLE.md); callers serialize access.  vmctld's core
+ * opens two on one file: one for all writes, one for the API's reads,
+ * which in WAL mode never wait for the writer.
  *
  * Ownership: strings and blobs passed in are borrowed for the call only.
  * Arrays and records returned are owned by the caller and released with
@@ -22,7 +24,7 @@
 #include <stdint.h>
 
 /* The schema version this code writes; older databases are migrated. */
-#define VMCTLD_REG_SCHEMA_VERSION 2
+#define VMCTLD_REG_SCHEMA_VERSION 3
 
 #define VMCTLD_REG_ID_MAX      128  /* ids, device ids, including NUL */
 #define VMCTLD_REG_NAME_MAX    64   /* VM names, label keys, kinds */
@@ -102,13 +104,20 @@ typedef struct vmctld_reg_snapshot {
     char path[VMCTLD_REG_PATH_MAX];
 } vmctld_reg_snapshot_t;
 
-/* queued -> sent -> done; queued or sent -> expired.  done and expired
- * are final. */
+/*
+ * queued -> sent -> accepted -> done; queued -> expired; sent or accepted
+ * -> timed_out; any of the first three -> cancelled.  done (succeeded when
+ * code is 0, failed otherwise), expired, timed_out and cancelled are
+ * final.  The numbers are not stored (the database holds the names).
+ */
 typedef enum vmctld_reg_cmd_state {
     VMCTLD_REG_CMD_QUEUED = 0,
     VMCTLD_REG_CMD_SENT = 1,
     VMCTLD_REG_CMD_DONE = 2,
     VMCTLD_REG_CMD_EXPIRED = 3,
+    VMCTLD_REG_CMD_ACCEPTED = 4,  /* schema 3 */
+    VMCTLD_REG_CMD_TIMED_OUT = 5, /* schema 3 */
+    VMCTLD_REG_CMD_CANCELLED = 6, /* schema 3 */
 } vmctld_reg_cmd_state_t;
 
 typedef struct vmctld_reg_command {
@@ -124,6 +133,14 @@ typedef struct vmctld_reg_command {
     int64_t created_ms;
     int64_t expires_ms;
     int64_t updated_ms;
+    /* Schema 3. */
+    char version[VMCTLD_REG_VERSION_MAX]; /* the VM's version after */
+    char package[VMCTLD_REG_SHA_HEX];  /* "" or the package sent */
+    char snapshot[VMCTLD_REG_SHA_HEX]; /* "" or the snapshot sent/stored */
+    char rollout[VMCTLD_REG_ID_MAX];   /* "" or the rollout that sent it */
+    uint32_t percent;                  /* transfer progress, 0..100 */
+    uint32_t timeout_s;                /* from sending to a final result */
+    int64_t deadline_ms;               /* once sent; 0 before */
 } vmctld_reg_command_t;
 
 typedef struct vmctld_reg_rollout {
@@ -135,6 +152,12 @@ typedef struct vmctld_reg_rollout {
     char state[VMCTLD_REG_STATE_MAX];
     int64_t created_ms;
     int64_t updated_ms;
+    /* Schema 3. */
+    char version[VMCTLD_REG_VERSION_MAX]; /* the package's version */
+    uint32_t health_window_ms;
+    uint32_t device_timeout_s;
+    uint8_t *blob;               /* vmctld_rollout_save(); may be NULL */
+    size_t blob_len;
 } vmctld_reg_rollout_t;
 
 typedef struct vmctld_reg_rollout_device {
@@ -145,6 +168,7 @@ typedef struct vmctld_reg_rollout_device {
     int32_t code;
     char message[VMCTLD_REG_MSG_MAX];
     int64_t updated_ms;
+    char command[VMCTLD_REG_ID_MAX]; /* schema 3: its command, or "" */
 } vmctld_reg_rollout_device_t;
 
 /**
@@ -176,6 +200,23 @@ void vmctld_reg_close(vmctld_reg_t *reg);
  * @return a string valid until the next call on `reg`.
  */
 const char *vmctld_reg_errmsg(const vmctld_reg_t *reg);
+
+/**
+ * Start a batch: the writes that follow, until vmctld_reg_batch_end(),
+ * are one transaction, committed together (one commit instead of one
+ * per call, for the many small writes of a rollout step).  Functions
+ * that are all-or-nothing on their own stay so inside (a savepoint).
+ * Reads on other connections see the batch only once it has ended.
+ * @return 0, EINVAL (already in a batch), EBUSY or EDB.
+ */
+int vmctld_reg_batch_begin(vmctld_reg_t *reg);
+
+/**
+ * Commit the batch.  If the commit fails, everything in the batch is
+ * rolled back.
+ * @return 0, EINVAL (no batch), EBUSY or EDB.
+ */
+int vmctld_reg_batch_end(vmctld_reg_t *reg);
 
 /** @return the schema version of the open database (PRAGMA user_version),
  *          or a negative VMCTLD_REG_E* code. */
@@ -220,6 +261,11 @@ int vmctld_reg_device_list(vmctld_reg_t *reg, const char *label_filter,
 int vmctld_reg_device_mark_offline(vmctld_reg_t *reg, const char *id,
                                    int64_t now_ms);
 
+/** Move a device's last_seen_ms forward to `seen_ms` (never back);
+ *  @return 0 or ENOTFOUND. */
+int vmctld_reg_device_touch(vmctld_reg_t *reg, const char *id,
+                            int64_t seen_ms);
+
 /** Free the labels and VMs inside one device record (not the record). */
 void vmctld_reg_device_clear(vmctld_reg_device_t *dev);
 void vmctld_reg_devices_free(vmctld_reg_device_t *devs, size_t n);
@@ -234,7 +280,8 @@ int vmctld_reg_package_get(vmctld_reg_t *reg, const char *sha256,
 /** @param vm NULL for all packages, else only that VM's, newest first. */
 int vmctld_reg_package_list(vmctld_reg_t *reg, const char *vm,
                             vmctld_reg_package_t **out, size_t *n);
-/** @return 0, ENOTFOUND, or EINUSE while a rollout refers to it. */
+/** @return 0, ENOTFOUND, or EINUSE while an unfinished rollout (pending,
+ *  running, paused) or command (queued, sent, accepted) refers to it. */
 int vmctld_reg_package_delete(vmctld_reg_t *reg, const char *sha256);
 
 int vmctld_reg_snapshot_put(vmctld_reg_t *reg,
@@ -244,6 +291,8 @@ int vmctld_reg_snapshot_get(vmctld_reg_t *reg, const char *sha256,
 /** @param device NULL for all snapshots, else only that device's. */
 int vmctld_reg_snapshot_list(vmctld_reg_t *reg, const char *device,
                              vmctld_reg_snapshot_t **out, size_t *n);
+/** @return 0, ENOTFOUND, or EINUSE while an unfinished command refers to
+ *  it (a restore). */
 int vmctld_reg_snapshot_delete(vmctld_reg_t *reg, const char *sha256);
 
 /* Arrays of fixed-size records: plain free(); here for symmetry. */
@@ -262,13 +311,36 @@ int vmctld_reg_command_get(vmctld_reg_t *reg, const char *id,
 /**
  * Move a command to `state` with its result.
  * @param message borrowed; NULL keeps the stored one.
- * @return 0; ENOTFOUND; ESTATE when it is already done or expired.
+ * @return 0; ENOTFOUND; ESTATE when it is already in a final state.
  */
 int vmctld_reg_command_update(vmctld_reg_t *reg, const char *id,
                               vmctld_reg_cmd_state_t state, int32_t code,
                               const char *message, int64_t now_ms);
-/** Commands of a device still queued or sent, oldest first (those past
- *  their expiry included until vmctld_reg_command_expire() runs). */
+/**
+ * Write every field that changes during a command's life (state, code,
+ * message, version, snapshot, percent, deadline_ms, updated_ms) of a
+ * command that is not final yet.
+ * @param cmd borrowed; its id names the row, its other fields are kept.
+ * @return 0; ENOTFOUND; ESTATE when the stored one is already final.
+ */
+int vmctld_reg_command_save(vmctld_reg_t *reg,
+                            const vmctld_reg_command_t *cmd);
+/**
+ * Commands newest first (created_ms, then id, descending).
+ * @param device NULL for all, else only that device's.
+ * @param limit at most this many (0: no limit).
+ * @param out free with vmctld_reg_commands_free().
+ */
+int vmctld_reg_command_list(vmctld_reg_t *reg, const char *device,
+                            size_t limit, vmctld_reg_command_t **out,
+                            size_t *n);
+/** Every command not final yet (queued, sent, accepted), oldest first. */
+int vmctld_reg_command_list_unfinished(vmctld_reg_t *reg,
+                                       vmctld_reg_command_t **out,
+                                       size_t *n);
+/** Commands of a device still queued, sent or accepted, oldest first
+ *  (those past their expiry included until vmctld_reg_command_expire()
+ *  runs). */
 int vmctld_reg_command_list_pending(vmctld_reg_t *reg, const char *device,
                                     vmctld_reg_command_t **out, size_t *n);
 /**
@@ -283,9 +355,19 @@ void vmctld_reg_commands_free(vmctld_reg_command_t *cmds, size_t n);
 /* ---- rollouts --------------------------------------------------------- */
 
 /** Insert or replace a rollout (state changes go through here too).
- *  @return 0, EINVAL, or ENOTFOUND when package_sha is not stored. */
+ *  @return 0, EINVAL, or ENOTFOUND when a new rollout's package_sha is
+ *  not stored. */
 int vmctld_reg_rollout_put(vmctld_reg_t *reg,
                            const vmctld_reg_rollout_t *ro);
+/**
+ * Store a new rollout and all its device rows in one transaction: either
+ * all of it is stored or nothing.
+ * @return 0, EINVAL, EEXIST (the id), ENOTFOUND (package_sha).
+ */
+int vmctld_reg_rollout_create(vmctld_reg_t *reg,
+                              const vmctld_reg_rollout_t *ro,
+                              const vmctld_reg_rollout_device_t *rds,
+                              size_t n);
 /** @param out release with vmctld_reg_rollout_clear(). */
 int vmctld_reg_rollout_get(vmctld_reg_t *reg, const char *id,
                            vmctld_reg_rollout_t *out);
