@@ -4,9 +4,10 @@
 /*
  * vmctl: the operator's command-line tool.  A table of commands, each a
  * function that parses its own options and returns the exit status:
- * 0 done, 1 failed, 2 usage.  The commands here are local (signing keys
- * and packages, through vmf/vpk.h only); the ones that talk to vmctld
- * over HTTPS slot into the same table.
+ * 0 done, 1 failed, 2 usage, 3 partial.  The commands here are local
+ * (signing keys and packages, through vmf/vpk.h only); the ones that
+ * talk to vmctld's HTTP API are in remote.c and rollout.c.  The global
+ * options (conf.h) are taken out of argv before a command runs.
  */
 
 #define _POSIX_C_SOURCE 200809L /* gmtime_r */
@@ -19,11 +20,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "conf.h"
+#include "remote.h"
 #include "vmctl.h"
 #include "vmf/vpk.h"
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
+#define EXIT_FAIL VMCTL_EXIT_FAIL
+#define EXIT_USAGE VMCTL_EXIT_USAGE
 
 #define KEYFILE_MAX (16u * 1024)  /* a PEM key file, generously */
 #define NAME_MAX_LEN 31           /* a VM name on the device (vmrt) */
@@ -31,18 +34,49 @@
 
 typedef struct {
     const char *name;
-    int (*fn)(int argc, char **argv);
+    int (*fn)(const vmctl_globals_t *g, int argc, char **argv);
     const char *args;
     const char *help;
 } vmctl_cmd_t;
 
-static int cmd_keys(int argc, char **argv);
-static int cmd_pack(int argc, char **argv);
-static int cmd_inspect(int argc, char **argv);
-static int cmd_help(int argc, char **argv);
-static int cmd_version(int argc, char **argv);
+static int cmd_keys(const vmctl_globals_t *g, int argc, char **argv);
+static int cmd_pack(const vmctl_globals_t *g, int argc, char **argv);
+static int cmd_inspect(const vmctl_globals_t *g, int argc, char **argv);
+static int cmd_help(const vmctl_globals_t *g, int argc, char **argv);
+static int cmd_version(const vmctl_globals_t *g, int argc, char **argv);
 
 static const vmctl_cmd_t cmds[] = {
+    { "info", vmctl_cmd_info, "", "show vmctld's version and state" },
+    { "devices", vmctl_cmd_devices,
+      "[--label K=V]... [--online|--offline]", "list devices" },
+    { "device", vmctl_cmd_device, "show DEV", "show a device and its VMs" },
+    { "vm", vmctl_cmd_vm,
+      "ls DEV | create DEV --package P.vpk|SHA256\n"
+      "       | start|stop|suspend|resume|restart|destroy DEV VM",
+      "list VMs, or create one or change its state (waits for the result)" },
+    { "snapshot", vmctl_cmd_snapshot, "DEV VM | get SHA256 -o FILE",
+      "snapshot a VM (prints the snapshot's SHA-256), or download one" },
+    { "snapshots", vmctl_cmd_snapshots, "[ls] [--device DEV]",
+      "list stored snapshots" },
+    { "restore", vmctl_cmd_restore, "DEV VM SNAPSHOT",
+      "restore a VM from a snapshot, on the same or another device" },
+    { "command", vmctl_cmd_command, "show ID [--wait] | cancel ID",
+      "show, follow or cancel a command" },
+    { "commands", vmctl_cmd_command, "[ls] [--device DEV] [--limit N]",
+      "list recent commands" },
+    { "update", vmctl_cmd_update,
+      "DEV[,DEV...]|--label K=V...|--all VM P.vpk [--canary N]\n"
+      "       [--batch N|P%] [--max-failures N|P%] [--health-window MS] "
+      "[--wait]",
+      "roll out a package to devices in batches" },
+    { "rollout", vmctl_cmd_rollout,
+      "ls | show ID | pause|resume|abort ID | wait ID",
+      "list, show, steer or follow rollouts" },
+    { "rollouts", vmctl_cmd_rollout, "", "list rollouts (rollout ls)" },
+    { "packages", vmctl_cmd_package, "[ls] [--vm NAME]",
+      "list stored packages" },
+    { "package", vmctl_cmd_package, "add P.vpk | show SHA256 | rm SHA256",
+      "upload, show or delete a stored package" },
     { "keys", cmd_keys, "gen [-o PREFIX] [--force] | id KEYFILE",
       "make a signing key pair, or print a key's id" },
     { "pack", cmd_pack,
@@ -61,12 +95,33 @@ usage(FILE *f)
 {
     size_t i;
 
-    fprintf(f, "usage: vmctl COMMAND [ARGS...]\n\ncommands:\n");
+    fprintf(f, "usage: vmctl [GLOBAL OPTIONS] COMMAND [ARGS...]\n\n"
+               "commands:\n");
     for (i = 0; i < NCMDS; i++)
-        fprintf(f, "  %s %s\n      %s\n", cmds[i].name, cmds[i].args,
-                cmds[i].help);
-    fprintf(f, "\n`vmctl COMMAND --help` shows a command's options.\n"
-               "Exit status: 0 ok, 1 failure, 2 usage error.\n");
+        fprintf(f, "  %s%s%s\n      %s\n", cmds[i].name,
+                cmds[i].args[0] ? " " : "", cmds[i].args, cmds[i].help);
+    fprintf(f,
+            "\nGlobal options (before or after the command):\n"
+            "  --server URL   vmctld's URL (else VMCTL_SERVER, the config "
+            "file,\n"
+            "                 " VMCTL_DEFAULT_SERVER ")\n"
+            "  --token TOKEN  API token (else VMCTL_TOKEN, the config file)\n"
+            "  --cacert FILE  CA certificate(s) for https (else "
+            "VMCTL_CACERT, the\n"
+            "                 config file)\n"
+            "  --insecure     do not verify the server's TLS certificate\n"
+            "  --timeout S    wait at most S seconds for a reply or a "
+            "command\n"
+            "                 (default %u)\n"
+            "  --json         print the server's JSON reply as it is\n"
+            "Config file: $XDG_CONFIG_HOME/vmctl/config or "
+            "~/.config/vmctl/config,\n"
+            "`key = value` lines: server, token, cacert.\n\n"
+            "`vmctl COMMAND --help` shows a command's options.\n"
+            "Exit status: 0 ok, 1 failed, 2 usage error, 3 partial (a "
+            "rollout with\n"
+            "some devices succeeded and some failed).\n",
+            VMCTL_DEFAULT_TIMEOUT_S);
 }
 
 static bool
@@ -253,8 +308,9 @@ keys_id(int argc, char **argv)
 }
 
 static int
-cmd_keys(int argc, char **argv)
+cmd_keys(const vmctl_globals_t *g, int argc, char **argv)
 {
+    (void)g;
     if (argc >= 2 && is_help(argv[1])) {
         keys_usage(stdout);
         return 0;
@@ -438,7 +494,7 @@ pack_args(int argc, char **argv, pack_opts_t *o)
 }
 
 static int
-cmd_pack(int argc, char **argv)
+cmd_pack(const vmctl_globals_t *g, int argc, char **argv)
 {
     pack_opts_t o;
     vpk_view_t view;
@@ -447,6 +503,7 @@ cmd_pack(int argc, char **argv)
     char *key = NULL, err[256] = "", sha[2 * VPK_SHA256_LEN + 1];
     int rc, status = EXIT_FAIL;
 
+    (void)g;
     memset(&o, 0, sizeof(o));
     if ((rc = pack_args(argc, argv, &o)) != 0)
         return rc < 0 ? 0 : rc;
@@ -549,7 +606,7 @@ print_manifest(const char *path, const vpk_view_t *v)
 }
 
 static int
-cmd_inspect(int argc, char **argv)
+cmd_inspect(const vmctl_globals_t *g, int argc, char **argv)
 {
     char *keys[INSPECT_MAX_KEYS];
     const char *path = NULL;
@@ -559,6 +616,7 @@ cmd_inspect(int argc, char **argv)
     char err[256] = "";
     int a, rc, status = EXIT_FAIL;
 
+    (void)g;
     for (a = 1; a < argc; a++) {
         if (is_help(argv[a])) {
             inspect_usage(stdout);
@@ -627,17 +685,24 @@ out:
 /* ---- main --------------------------------------------------------------- */
 
 static int
-cmd_help(int argc, char **argv)
+cmd_help(const vmctl_globals_t *g, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    const vmctl_help_t *h;
+
+    (void)g;
+    /* `vmctl help CMD` is `vmctl CMD --help`. */
+    if (argc >= 2 && (h = vmctl_remote_help(argv[1])) != NULL) {
+        vmctl_help_print(h, stdout);
+        return 0;
+    }
     usage(stdout);
     return 0;
 }
 
 static int
-cmd_version(int argc, char **argv)
+cmd_version(const vmctl_globals_t *g, int argc, char **argv)
 {
+    (void)g;
     (void)argc;
     (void)argv;
     printf("vmctl %s\n", VMF_VERSION);
@@ -645,21 +710,27 @@ cmd_version(int argc, char **argv)
 }
 
 int
-main(int argc, char **argv)
+vmctl_main(int argc, char **argv)
 {
+    vmctl_globals_t g;
+    char err[256];
     size_t i;
 
+    if (vmctl_globals_parse(&argc, argv, &g, err, sizeof(err)) != 0) {
+        fprintf(stderr, "vmctl: %s\n(vmctl --help for more)\n", err);
+        return EXIT_USAGE;
+    }
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
     }
     if (is_help(argv[1]))
-        return cmd_help(argc - 1, argv + 1);
+        return cmd_help(&g, argc - 1, argv + 1);
     if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0)
-        return cmd_version(argc - 1, argv + 1);
+        return cmd_version(&g, argc - 1, argv + 1);
     for (i = 0; i < NCMDS; i++)
         if (strcmp(argv[1], cmds[i].name) == 0)
-            return cmds[i].fn(argc - 1, argv + 1);
+            return cmds[i].fn(&g, argc - 1, argv + 1);
     fprintf(stderr, "vmctl: unknown command \"%s\" (vmctl --help)\n",
             argv[1]);
     return EXIT_USAGE;

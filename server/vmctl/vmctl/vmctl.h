@@ -6,6 +6,8 @@
 /*
  * vmctl's private helpers (file.c): the only place the CLI calls the
  * operating system for files.  Each fills `err` with "PATH: reason".
+ * The other modules have their own headers: conf.h (options, config
+ * file), client.h (HTTP), json.h, out.h (tables), remote.h (commands).
  */
 
 #include <stdbool.h>
@@ -38,5 +40,12 @@ int vmctl_file_write(const char *path, const void *buf, size_t len,
  *  @return 0 or -1. */
 int vmctl_file_write_atomic(const char *path, const void *buf, size_t len,
                             unsigned mode, char *err, size_t errlen);
+
+/**
+ * Run vmctl: the global options, then the command named by argv[1]
+ * (main.c calls it; tests may too).  argv is rearranged in place.
+ * @return the exit status: 0 ok, 1 failed, 2 usage, 3 partial.
+ */
+int vmctl_main(int argc, char **argv);
 
 #endif /* VMCTL_H */
