@@ -142,7 +142,7 @@ struct vmf_mqtt {
     char *will_topic;
     void *will_payload;
     size_t will_len;
-    bool will_retain, tls, clean_start;
+    bool will_retain, tls, clean_start, no_nodelay_scan;
     uint32_t keepalive_s, min_retry_ms, max_retry_ms;
     uint32_t session_expiry_s, max_inflight, max_buffered;
     vmf_mqtt_msg_fn on_msg;
@@ -879,7 +879,8 @@ worker_main(void *arg)
         if (c->state == ST_RESUB && c->resub_due) {
             c->resub_due = false;
             pthread_mutex_unlock(&c->lock);
-            set_nodelay(c);
+            if (!c->no_nodelay_scan)
+                set_nodelay(c);
             resubscribe(c);
             pthread_mutex_lock(&c->lock);
             continue;
@@ -1141,6 +1142,7 @@ copy_config(vmf_mqtt_t *c, const vmf_mqtt_config_t *cfg, bool tls)
     c->will_retain = cfg->will_retain;
     c->tls = tls;
     c->clean_start = cfg->clean_start;
+    c->no_nodelay_scan = cfg->no_nodelay_scan;
     c->keepalive_s = cfg->keepalive_s != 0 ? cfg->keepalive_s : 30;
     c->min_retry_ms = cfg->min_retry_ms != 0 ? cfg->min_retry_ms : 250;
     c->max_retry_ms = cfg->max_retry_ms != 0 ? cfg->max_retry_ms : 10000;

@@ -52,6 +52,12 @@ typedef struct {
     uint32_t session_expiry_s; /* with clean_start false; 0 = 3600 */
     uint32_t max_inflight;    /* QoS 1 publishes awaiting PUBACK; 0 = 64 */
     uint32_t max_buffered;    /* while disconnected; 0 = 1024 */
+    /* true: after a connect, do not search /proc/self/fd for this
+     * client's socket to turn Nagle off (TCP_NODELAY, see mqtt_paho.c).
+     * The search is O(descriptors) per connect, so a process with
+     * thousands of clients (bench/fleet/fleet-sim) sets this and sets
+     * TCP_NODELAY on its sockets itself.  Default false. */
+    bool no_nodelay_scan;
     /* Last Will (optional): published by the broker if we vanish. */
     const char *will_topic;
     const void *will_payload;
