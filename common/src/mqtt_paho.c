@@ -186,6 +186,14 @@ vmf_mqtt_strerror(int err)
     return errtab[-err];
 }
 
+static void (*log_fn)(const char *line);
+
+void
+vmf_mqtt_set_log(void (*fn)(const char *line))
+{
+    log_fn = fn;
+}
+
 __attribute__((format(printf, 1, 2))) static void
 logf_(const char *fmt, ...)
 {
@@ -195,7 +203,10 @@ logf_(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "mqtt: %s\n", line);
+    if (log_fn != NULL)
+        log_fn(line);
+    else
+        fprintf(stderr, "mqtt: %s\n", line);
 }
 
 static uint64_t

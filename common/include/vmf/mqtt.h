@@ -124,6 +124,14 @@ int vmf_mqtt_flush(vmf_mqtt_t *c, uint32_t timeout_ms);
 /** Disconnect cleanly (the broker does NOT publish the Will) and free. */
 void vmf_mqtt_destroy(vmf_mqtt_t *c);
 
+/**
+ * Send the library's own log lines ("connect to ... failed; retrying in
+ * 500 ms") to fn instead of stderr, for every client of the process.
+ * fn may be called from any client thread, concurrently; NULL restores
+ * stderr.  Call it before the first vmf_mqtt_create().
+ */
+void vmf_mqtt_set_log(void (*fn)(const char *line));
+
 /** @return static text for a VMF_MQTT_E* code. */
 const char *vmf_mqtt_strerror(int err);
 

@@ -675,6 +675,17 @@ opt(const char *s)
     return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
+/* The MQTT library's own lines (reconnect attempts, refusals) in our
+ * log; "connected" is already logged by on_conn(). */
+static void
+mqtt_log(const char *line)
+{
+    if (strncmp(line, "connected", 9) == 0)
+        LOG_DEBUG("mqtt: %s", line);
+    else
+        LOG_INFO("mqtt: %s", line);
+}
+
 int
 ctld_start(ctld_t *c, char *err, size_t errlen)
 {
@@ -694,6 +705,7 @@ ctld_start(ctld_t *c, char *err, size_t errlen)
     pthread_mutex_unlock(&c->lock);
     if (m != NULL)
         return ctld__err(err, errlen, CTLD_ESTATE, "already started");
+    vmf_mqtt_set_log(mqtt_log);
     memset(&mc, 0, sizeof(mc));
     mc.uri = c->cfg.mqtt_uri;
     mc.client_id = c->cfg.mqtt_client_id;

@@ -608,11 +608,11 @@ vmctld_http_start(const vmctld_http_opts_t *opts, vmctld_http_handler_fn fn,
                                         (intptr_t)timeout, NULL };
     ops[k++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
                                         (intptr_t)on_completed, h };
-    ops[k++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER,
-                                        (intptr_t)mhd_logger, h };
     ops[k++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     atomic_store(&h->starting, true);
+    /* The logger goes first, so that MHD logs nothing before it. */
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
                             MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     atomic_store(&h->starting, false);
     if (h->d == NULL) {
