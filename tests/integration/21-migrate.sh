@@ -104,7 +104,7 @@ fires=$(ctl logs mig |
     fail "B: timer fires '$fires' after restore, want >= $s_lo"
 # The file handle re-attached: every write through it worked and landed
 # in B's copy of the file.
-if ctl logs mig | grep -q "file error"; then
+if ctl logs mig | grep >/dev/null "file error"; then
     fail "B: writes to the open file fail"
 else ok; fi
 lines_after=$(wc -l <"$work/b/vms/mig/root/trail.txt")
@@ -137,7 +137,7 @@ if [ "$st" = running ]; then
 else
     fail "B: other is '$st' after the refused restore, want running"
 fi
-if ctl logs other | grep -q "^count "; then
+if ctl logs other | grep >/dev/null "^count "; then
     fail "B: other logs mig's counts"
 else ok; fi
 # mig on B is untouched by the refused restore.

