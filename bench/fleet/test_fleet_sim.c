@@ -57,6 +57,7 @@ typedef struct {
     char st[NVMS][16];
     uint32_t nlabels;
     vmf_label_t label0;
+    uint64_t cpu0, up0;       /* cpu_ms and uptime_ms of the first VM */
 } seen_t;
 
 typedef struct {
@@ -236,6 +237,10 @@ handle(rx_t *n)
             seen[d].label0 = st.labels[0];
         if (st.online) {
             seen[d].nvms = st.nvms;
+            if (st.nvms > 0) {
+                seen[d].cpu0 = st.vms[0].cpu_ms;
+                seen[d].up0 = st.vms[0].uptime_ms;
+            }
             for (i = 0; i < st.nvms && i < NVMS; i++) {
                 snprintf(seen[d].vm[i], sizeof(seen[d].vm[i]), "%s",
                          st.vms[i].name);
@@ -785,6 +790,77 @@ test_fleet_sim_update_every_device(void **state)
     }
 }
 
+/* The final result of `id`, with its data copied to text (NUL-ended). */
+static const vmf_result_t *
+final_text(const char *id, char *text, size_t cap)
+{
+    const vmf_result_t *r = wait_final(id);
+    int k = final_nth(id, 0);
+
+    assert_true(r->len < cap);
+    if (r->len > 0)
+        memcpy(text, r->data, r->len);
+    text[r->len] = '\0';
+    /* The array keeps the rest; the data is freed now. */
+    free(res[k].r.data);
+    res[k].r.data = NULL;
+    return r;
+}
+
+static void
+test_fleet_sim_logs_and_cpu(void **state)
+{
+    const vmf_result_t *r;
+    uint64_t cpu, up;
+    char text[4096];
+    vmf_cmd_t c;
+    int before;
+
+    (void)state;
+    /* CPU time and uptime grow between two States. */
+    before = seen[9].nstates;
+    simple_cmd(9, "inv-9a", VMF_CMD_INVENTORY, NULL);
+    assert_int_equal(wait_final("inv-9a")->code, VMF_OK);
+    pump(100);
+    assert_true(seen[9].nstates > before);
+    cpu = seen[9].cpu0;
+    up = seen[9].up0;
+    assert_true(up > 0 && cpu > 0 && cpu < up);
+    pump(300);
+    before = seen[9].nstates;
+    simple_cmd(9, "inv-9b", VMF_CMD_INVENTORY, NULL);
+    assert_int_equal(wait_final("inv-9b")->code, VMF_OK);
+    pump(100);
+    assert_true(seen[9].nstates > before);
+    assert_true(seen[9].up0 >= up + 300);
+    assert_true(seen[9].cpu0 > cpu);
+
+    /* LOGS: a few lines, whole or cut to log_bytes; an unknown VM. */
+    simple_cmd(9, "logs-1", VMF_CMD_LOGS, "sensor");
+    r = final_text("logs-1", text, sizeof(text));
+    assert_int_equal(r->code, VMF_OK);
+    assert_int_equal(r->kind, VMF_CMD_LOGS);
+    assert_string_equal(r->message, "complete");
+    assert_non_null(strstr(text, "sensor 1.0.0 on sim-00009"));
+    assert_non_null(strstr(text, "[INFO] tick 7 "));
+    vmf_cmd_init(&c);
+    snprintf(c.id, sizeof(c.id), "logs-2");
+    c.kind = VMF_CMD_LOGS;
+    dev_name(c.device, sizeof(c.device), 9);
+    snprintf(c.vm, sizeof(c.vm), "sensor");
+    c.log_bytes = 10;
+    send_cmd(9, &c);
+    r = final_text("logs-2", text, sizeof(text));
+    assert_int_equal(r->code, VMF_OK);
+    assert_int_equal(strlen(text), 10);
+    assert_string_equal(r->message, "truncated");
+    assert_int_equal(text[9], '\n');
+    simple_cmd(9, "logs-3", VMF_CMD_LOGS, "nope");
+    assert_int_equal(wait_final("logs-3")->code, VMF_E_NOT_FOUND);
+    simple_cmd(9, "logs-4", VMF_CMD_LOGS, NULL);
+    assert_int_equal(wait_final("logs-4")->code, VMF_E_INVALID);
+}
+
 static bool
 all_offline(const void *arg)
 {
@@ -826,6 +902,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_fleet_sim_update_fail_version_rolls_back),
         cmocka_unit_test(test_fleet_sim_update_rejections),
         cmocka_unit_test(test_fleet_sim_lifecycle),
+        cmocka_unit_test(test_fleet_sim_logs_and_cpu),
         cmocka_unit_test(test_fleet_sim_update_every_device),
         cmocka_unit_test(test_fleet_sim_sigterm_says_offline),
     };

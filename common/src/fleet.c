@@ -34,7 +34,7 @@ static const char *const cmd_names[VMF_CMD_MAX_] = {
     [VMF_CMD_RESTART] = "restart",   [VMF_CMD_DESTROY] = "destroy",
     [VMF_CMD_SNAPSHOT] = "snapshot", [VMF_CMD_RESTORE] = "restore",
     [VMF_CMD_UPDATE] = "update",     [VMF_CMD_CANCEL] = "cancel",
-    [VMF_CMD_INVENTORY] = "inventory",
+    [VMF_CMD_INVENTORY] = "inventory", [VMF_CMD_LOGS] = "logs",
 };
 
 static const char *const event_names[VMF_EV_MAX_] = {

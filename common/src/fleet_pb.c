@@ -11,8 +11,8 @@
  * empty repeated entries would otherwise expand 256 KiB of input into
  * tens of MiB of structs), and every string, count and length is checked
  * against its fixed field before it is copied.  protobuf-c's objects are
- * freed before returning; only vmf_state_t.vms and vmf_chunk_t.data are
- * handed to the caller, as plain malloc() memory.
+ * freed before returning; only vmf_state_t.vms, vmf_chunk_t.data and
+ * vmf_result_t.data are handed to the caller, as plain malloc() memory.
  */
 
 #include <stdbool.h>
@@ -238,7 +238,8 @@ vmf_cmd_encode(const vmf_cmd_t *m, uint8_t **out, size_t *len)
         !str_ok(m->id, sizeof(m->id)) ||
         !str_ok(m->device, sizeof(m->device)) ||
         !str_ok(m->vm, sizeof(m->vm)) ||
-        !str_ok(m->cancel_id, sizeof(m->cancel_id)))
+        !str_ok(m->cancel_id, sizeof(m->cancel_id)) ||
+        m->log_bytes > VMF_RESULT_DATA_MAX)
         return VMF_FLEET_EINVAL;
     if (m->has_xfer) {
         if ((rc = xfer_to_pb(&m->xfer, &pt, sha)) != 0)
@@ -253,6 +254,7 @@ vmf_cmd_encode(const vmf_cmd_t *m, uint8_t **out, size_t *len)
     pc.snapshot_before = m->snapshot_before;
     pc.cancel_id = (char *)m->cancel_id;
     pc.issued_ms = m->issued_ms;
+    pc.log_bytes = m->log_bytes;
     return pack(&pc.base, out, len);
 }
 
@@ -282,6 +284,11 @@ vmf_cmd_decode(const uint8_t *buf, size_t len, vmf_cmd_t *m)
             goto out;
         m->has_xfer = true;
     }
+    if (pc->log_bytes > VMF_RESULT_DATA_MAX) {
+        rc = VMF_FLEET_ETOOBIG;
+        goto out;
+    }
+    m->log_bytes = pc->log_bytes;
     /* Unknown kinds pass through: the device answers E_UNKNOWN_COMMAND. */
     m->kind = (vmf_cmd_kind_t)pc->kind;
     m->health_window_ms = pc->health_window_ms;
@@ -302,6 +309,16 @@ vmf_result_init(vmf_result_t *m)
     memset(m, 0, sizeof(*m));
     m->kind = VMF_CMD_NONE;
     m->code = VMF_OK;
+    m->data = NULL;
+}
+
+void
+vmf_result_free(vmf_result_t *m)
+{
+    if (m == NULL)
+        return;
+    free(m->data);
+    vmf_result_init(m);
 }
 
 int
@@ -322,7 +339,8 @@ vmf_result_encode(const vmf_result_t *m, uint8_t **out, size_t *len)
         !str_ok(m->cmd_id, sizeof(m->cmd_id)) ||
         !str_ok(m->message, sizeof(m->message)) ||
         !str_ok(m->vm, sizeof(m->vm)) ||
-        !str_ok(m->version, sizeof(m->version)))
+        !str_ok(m->version, sizeof(m->version)) ||
+        m->len > VMF_RESULT_DATA_MAX || (m->len > 0 && m->data == NULL))
         return VMF_FLEET_EINVAL;
     if (m->has_xfer) {
         if ((rc = xfer_to_pb(&m->xfer, &pt, sha)) != 0)
@@ -336,6 +354,8 @@ vmf_result_encode(const vmf_result_t *m, uint8_t **out, size_t *len)
     pr.message = (char *)m->message;
     pr.vm = (char *)m->vm;
     pr.version = (char *)m->version;
+    pr.data.data = m->data;
+    pr.data.len = m->len;
     return pack(&pr.base, out, len);
 }
 
@@ -365,6 +385,18 @@ vmf_result_decode(const uint8_t *buf, size_t len, vmf_result_t *m)
             goto out;
         m->has_xfer = true;
     }
+    if (pr->data.len > VMF_RESULT_DATA_MAX) {
+        rc = VMF_FLEET_ETOOBIG;
+        goto out;
+    }
+    if (pr->data.len > 0) {
+        if ((m->data = malloc(pr->data.len)) == NULL) {
+            rc = VMF_FLEET_ENOMEM;
+            goto out;
+        }
+        memcpy(m->data, pr->data.data, pr->data.len);
+        m->len = pr->data.len;
+    }
     /* A newer peer's kinds and codes pass through as numbers. */
     m->kind = (vmf_cmd_kind_t)pr->kind;
     m->final = pr->final != 0;
@@ -372,7 +404,7 @@ vmf_result_decode(const uint8_t *buf, size_t len, vmf_result_t *m)
 out:
     protobuf_c_message_free_unpacked(pm, &a);
     if (rc != 0)
-        vmf_result_init(m);
+        vmf_result_free(m);
     return rc;
 }
 

@@ -202,16 +202,28 @@ fuzz_result(const uint8_t *data, size_t size)
     size_t len;
     int rc;
 
+    uint8_t *da, *db;
+
     check_rc(rc = vmf_result_decode(data, size, &a));
     if (rc != 0)
         return;
     rc = vmf_result_encode(&a, &buf, &len);
     check_encode(rc, (int)a.code >= 0 && (int)a.code < VMF_CODE_MAX_);
-    if (rc != 0)
+    if (rc != 0) {
+        vmf_result_free(&a);
         return;
-    if (vmf_result_decode(buf, len, &b) != 0 ||
-        memcmp(&a, &b, sizeof(a)) != 0)
+    }
+    if (vmf_result_decode(buf, len, &b) != 0 || a.len != b.len ||
+        (a.len > 0 && memcmp(a.data, b.data, a.len) != 0))
         abort();
+    /* The owned data pointers differ; the rest compares whole. */
+    da = a.data;
+    db = b.data;
+    a.data = b.data = NULL;
+    if (memcmp(&a, &b, sizeof(a)) != 0)
+        abort();
+    free(da);
+    free(db);
     free(buf);
 }
 

@@ -10,7 +10,9 @@
 # restored into b (it goes on ticking); a VM created from a package and
 # destroyed again; an update of b cancelled in mid-transfer (the update
 # ends E_CANCELLED, the CANCEL itself OK, b untouched, the transfer's
-# .part/.map removed) and a CANCEL of an unknown id (E_NOT_FOUND).
+# .part/.map removed) and a CANCEL of an unknown id (E_NOT_FOUND); the
+# tail of b's log over MQTT (LOGS: the same text as `vmrt ctl logs`, cut
+# to --bytes and said to be truncated; E_NOT_FOUND for an unknown VM).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/ota-lib.sh"
@@ -66,8 +68,23 @@ grep -q '^upload: .* sha256 ok' "$work/snapshot-lost.out" && ok ||
     fail "re-sent upload not verified"
 cmd restore OK running restore --vm b --file "$work/b.snap"
 ticking b && ok || fail "b does not tick after the restore"
-ctl logs b | tail -1 | grep -q 'version=1.0.0' && ok ||
+ctl logs b | tail -1 | grep >/dev/null 'version=1.0.0' && ok ||
     fail "b after restore: $(ctl logs b | tail -1)"
+
+say "the tail of b's log over MQTT (LOGS)"
+cmd logs OK "" logs --vm b
+grep -q 'maxgap_us=' "$work/logs.out" && ok ||
+    fail "no tick line in b's log tail"
+# The device's tail ends where vmrt's ring ended a moment before.
+last=$(grep 'maxgap_us=' "$work/logs.out" | tail -1)
+ctl logs b | grep -xF >/dev/null "$last" && ok ||
+    fail "the tail's last line is not in vmrt's log: $last"
+cmd logs-100 OK "" logs --vm b --bytes 100
+[ "$(sed -n 's/^logs: \([0-9]*\) bytes$/\1/p' "$work/logs-100.out")" = 100 ] &&
+    ok || fail "--bytes 100 did not give 100 bytes"
+grep -q '^result OK: truncated' "$work/logs-100.out" && ok ||
+    fail "a cut tail is not said to be truncated"
+cmd logs-unknown E_NOT_FOUND "" logs --vm nosuchvm
 
 say "create c from a package, destroy it"
 pack c 1.0.0 "$wasm/ota_tick.wasm" "$work/c.vpk" || fail "pack c"

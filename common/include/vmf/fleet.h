@@ -47,6 +47,8 @@
 #define VMF_CHUNK_MAX (256u * 1024) /* largest chunk payload */
 #define VMF_REQ_CHUNKS_MAX 64       /* largest count in one chunk request */
 #define VMF_MSG_MAX (VMF_CHUNK_MAX + 4096) /* largest encoded message */
+#define VMF_RESULT_DATA_MAX (64u * 1024) /* largest result.data (LOGS) */
+#define VMF_LOG_BYTES_DEFAULT (16u * 1024) /* LOGS with log_bytes 0 */
 
 /* Local errors of this module (negative). */
 #define VMF_FLEET_EINVAL (-1)  /* bad argument, or a field out of range */
@@ -69,6 +71,7 @@ typedef enum {
     VMF_CMD_UPDATE = 10,  /* xfer: a package */
     VMF_CMD_CANCEL = 11,  /* cancel_id: the command to cancel */
     VMF_CMD_INVENTORY = 12, /* publish /state now; result.ok */
+    VMF_CMD_LOGS = 13,    /* result.data = the tail of the VM's log */
     VMF_CMD_MAX_
 } vmf_cmd_kind_t;
 
@@ -149,6 +152,8 @@ typedef struct {
     bool snapshot_before;     /* UPDATE: roll the VM's state back too */
     char cancel_id[VMF_ID_MAX]; /* CANCEL */
     uint64_t issued_ms;       /* server's realtime clock, informational */
+    uint32_t log_bytes;       /* LOGS: 0 = VMF_LOG_BYTES_DEFAULT; at most
+                                 VMF_RESULT_DATA_MAX */
 } vmf_cmd_t;
 
 typedef struct {
@@ -174,6 +179,9 @@ typedef struct {
     char version[VMF_VERSION_MAX]; /* the VM's version after the command */
     bool has_xfer;
     vmf_xfer_t xfer;          /* SNAPSHOT: the upload on xfer/up */
+    uint8_t *data;            /* LOGS: the log's tail; owned after decode,
+                                 borrowed by encode; NULL when len is 0 */
+    size_t len;               /* at most VMF_RESULT_DATA_MAX */
 } vmf_result_t;
 
 typedef struct {
@@ -264,7 +272,8 @@ uint32_t vmf_crc32(const void *buf, size_t len);
  * Encode into a new malloc()ed buffer (free with free()); borrows `m`.
  * On error *out is NULL and *len 0.
  * @return 0, VMF_FLEET_EINVAL (a field out of range, e.g. an unknown
- *         kind or a chunk over VMF_CHUNK_MAX), VMF_FLEET_ENOMEM.
+ *         kind, a chunk over VMF_CHUNK_MAX or a result's data over
+ *         VMF_RESULT_DATA_MAX), VMF_FLEET_ENOMEM.
  *         A result's kind is not checked: it echoes the command's, even
  *         an unknown one; its code must be known.
  * Decode: @return 0, VMF_FLEET_EFORMAT, VMF_FLEET_ETOOBIG,
@@ -276,6 +285,7 @@ int vmf_cmd_encode(const vmf_cmd_t *m, uint8_t **out, size_t *len);
 int vmf_cmd_decode(const uint8_t *buf, size_t len, vmf_cmd_t *m);
 
 void vmf_result_init(vmf_result_t *m);
+void vmf_result_free(vmf_result_t *m); /* frees data; NULL-safe; re-inits */
 int vmf_result_encode(const vmf_result_t *m, uint8_t **out, size_t *len);
 int vmf_result_decode(const uint8_t *buf, size_t len, vmf_result_t *m);
 

@@ -178,7 +178,11 @@ reply_init(ota_t *o, reply_t *rep, const ota_item_t *it, const char *id)
     }
 }
 
-/* Publish a result; a final one is made durable in the dedup log first. */
+/*
+ * Publish a result; a final one is made durable in the dedup log first,
+ * except a LOGS one: reading the log again is harmless, and its up to
+ * 64 KiB would crowd the log (docs/protocol.md).
+ */
 static void
 send_result(ota_t *o, const reply_t *rep, const vmf_result_t *r)
 {
@@ -190,7 +194,7 @@ send_result(ota_t *o, const reply_t *rep, const vmf_result_t *r)
         ota__log("cmd %s: cannot encode its result (%d)", r->cmd_id, rc);
         return;
     }
-    if (r->final && r->cmd_id[0] != '\0' &&
+    if (r->final && r->cmd_id[0] != '\0' && r->kind != VMF_CMD_LOGS &&
         (rc = ota_dedup_put(o->dedup, r->cmd_id, buf, len)) != 0)
         ota__log("cmd %s: dedup log: %s (kept in memory)", r->cmd_id,
                  pl_strerror(rc));
@@ -1050,6 +1054,43 @@ lifecycle_op(vmf_cmd_kind_t k)
     }
 }
 
+/*
+ * LOGS: the tail of the VM's log in the result's data.  It only reads,
+ * so it runs even while a long command works on the same VM.
+ */
+static void
+do_logs(ota_t *o, const vmf_cmd_t *c, const reply_t *rep)
+{
+    char msg[VMF_TEXT_MAX];
+    vmf_result_t r;
+    vmf_code_t code;
+    uint8_t *data;
+    size_t len;
+    bool truncated;
+
+    code = ota__vm_logs(o, c->vm,
+                        c->log_bytes ? c->log_bytes : VMF_LOG_BYTES_DEFAULT,
+                        &data, &len, &truncated, msg, sizeof(msg));
+    if (code != VMF_OK) {
+        answer(o, rep, c, true, code, msg, NULL);
+        return;
+    }
+    vmf_result_init(&r);
+    ota__strlcpy(r.cmd_id, c->id, sizeof(r.cmd_id));
+    r.kind = c->kind;
+    r.final = true;
+    r.code = VMF_OK;
+    ota__strlcpy(r.message, truncated ? "truncated" : "complete",
+                 sizeof(r.message));
+    ota__strlcpy(r.vm, c->vm, sizeof(r.vm));
+    r.data = data;
+    r.len = len;
+    ota__log("cmd %s: logs %s: ok, %zu bytes%s", c->id, c->vm, len,
+               truncated ? ", truncated" : "");
+    send_result(o, rep, &r);
+    free(data);
+}
+
 /* CANCEL: the running long command, or one waiting its turn. */
 static void
 do_cancel(worker_t *w, const vmf_cmd_t *c, const reply_t *rep)
@@ -1196,6 +1237,10 @@ handle_cmd(worker_t *w, ota_item_t *it)
     }
     if (c.vm[0] == '\0') {
         answer(o, &rep, &c, true, VMF_E_INVALID, "no VM named", NULL);
+        goto out;
+    }
+    if (c.kind == VMF_CMD_LOGS) {
+        do_logs(o, &c, &rep);
         goto out;
     }
     if (is_long(c.kind)) {

@@ -125,6 +125,19 @@ int ota__events_start(ota_t *o);
 void ota__events_stop(ota_t *o);
 /** Close the control connection. */
 void ota__ctl_close(ota_t *o);
+/**
+ * The last `want` (1..VMF_RESULT_DATA_MAX) bytes of a VM's log ring,
+ * read from vmrt in pieces.  Worker thread (any thread is safe).
+ * @param out receives a new malloc()ed buffer the caller frees, or NULL
+ *        when the log is empty (*len 0).
+ * @param truncated set when older bytes were left out (by `want`, or
+ *        already dropped from vmrt's ring).
+ * @return VMF_OK, or E_NOT_FOUND, E_RUNTIME, ... with msg saying why
+ *         (*out is then NULL).
+ */
+vmf_code_t ota__vm_logs(ota_t *o, const char *vm, size_t want,
+                        uint8_t **out, size_t *len, bool *truncated,
+                        char *msg, size_t msglen);
 
 /* ---- ota_mqtt.c: publishing ------------------------------------------ */
 

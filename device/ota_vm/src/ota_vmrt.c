@@ -9,6 +9,7 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ota_internal.h"
@@ -17,6 +18,8 @@
 #define CONNECT_TRIES_MS 5000u
 #define EV_BACKOFF_MIN_MS 100u
 #define EV_BACKOFF_MAX_MS 2000u
+#define LOG_READ_MAX (32u * 1024) /* per LOGS request: fits a small frame */
+#define LOG_READS_MAX 64u         /* a VM that logs faster than we read */
 
 /* Ops that change nothing, so that a retry after a reconnect is safe. */
 static bool
@@ -76,6 +79,105 @@ ota__ctl(ota_t *o, ipc_ctl_req_t *req, ipc_ctl_resp_t *resp, size_t max)
     }
     pl_mutex_unlock(&o->ctl_lock);
     return rc;
+}
+
+/*
+ * tail_add: append p[0..n) to the tail buf[0..*have) of at most cap
+ * bytes, dropping its oldest bytes first.
+ * Return: true if bytes were dropped.
+ */
+static bool
+tail_add(uint8_t *buf, size_t cap, size_t *have, const uint8_t *p, size_t n)
+{
+    size_t keep;
+    bool dropped;
+
+    if (n >= cap) {
+        memcpy(buf, p + (n - cap), cap);
+        dropped = *have > 0 || n > cap;
+        *have = cap;
+        return dropped;
+    }
+    if (*have + n <= cap) {
+        memcpy(buf + *have, p, n);
+        *have += n;
+        return false;
+    }
+    keep = cap - n;
+    memmove(buf, buf + (*have - keep), keep);
+    memcpy(buf + keep, p, n);
+    *have = cap;
+    return true;
+}
+
+vmf_code_t
+ota__vm_logs(ota_t *o, const char *vm, size_t want, uint8_t **out,
+             size_t *len, bool *truncated, char *msg, size_t msglen)
+{
+    ipc_ctl_req_t q;
+    ipc_ctl_resp_t r;
+    uint8_t *buf;
+    size_t have = 0;
+    uint64_t seq = 0;
+    size_t n = 0;
+    vmf_code_t code = VMF_OK;
+    uint32_t i;
+    int rc;
+
+    *out = NULL;
+    *len = 0;
+    *truncated = false;
+    msg[0] = '\0';
+    if (want == 0 || want > VMF_RESULT_DATA_MAX ||
+        (buf = malloc(want)) == NULL) {
+        snprintf(msg, msglen, "cannot keep %zu bytes of log", want);
+        return VMF_E_INTERNAL;
+    }
+    /*
+     * vmrt reads its ring from a sequence number; 0 clamps to the oldest
+     * byte it still has.  Read to the end and keep the last `want`.
+     */
+    for (i = 0; i < LOG_READS_MAX; i++) {
+        ipc_ctl_req_init(&q);
+        q.op = IPC_CTL_OP_LOGS;
+        ota__strlcpy(q.name, vm, sizeof(q.name));
+        q.seq = seq;
+        q.max = LOG_READ_MAX;
+        if ((rc = ota__ctl(o, &q, &r, IPC_CTL_FRAME_SMALL)) != 0) {
+            snprintf(msg, msglen, "vmrt: %s", pl_strerror(rc));
+            code = VMF_E_RUNTIME;
+        } else if (r.code != IPC_CTL_OK) {
+            code = ota__code_of_ctl(r.code, false);
+            snprintf(msg, msglen, "%s",
+                     r.message[0] ? r.message : ipc_ctl_code_str(r.code));
+        } else if (r.len > LOG_READ_MAX || r.next_seq < seq + r.len) {
+            snprintf(msg, msglen, "vmrt: a bad log reply");
+            code = VMF_E_RUNTIME;
+        }
+        if (code != VMF_OK) {
+            ipc_ctl_resp_free(&r);
+            free(buf);
+            return code;
+        }
+        /* The first read starts at the oldest byte kept: anything
+         * before it is gone from the ring. */
+        if (i == 0 && r.next_seq > r.len)
+            *truncated = true;
+        if (r.len > 0 && tail_add(buf, want, &have, r.data, r.len))
+            *truncated = true;
+        seq = r.next_seq;
+        n = r.len;
+        ipc_ctl_resp_free(&r);
+        if (n == 0)
+            break;
+    }
+    if (have == 0) {
+        free(buf);
+        buf = NULL;
+    }
+    *out = buf;
+    *len = have;
+    return VMF_OK;
 }
 
 void

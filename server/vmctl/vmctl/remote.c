@@ -27,6 +27,8 @@
 #define LONG_POLL_MAX_S 30u  /* GET /commands/{id}?wait=..., at most */
 #define MAX_LABELS 16
 #define SHA_HEX 64
+#define DEVICES_PAGE 1000    /* devices per request (the API's limit) */
+#define LOG_BYTES_MAX 65536u /* vm logs --bytes, at most */
 
 /* ---- context, arguments, help --------------------------------------- */
 
@@ -878,7 +880,7 @@ out:
 static const vmctl_help_t help_devices = {
     "devices", "vmctl devices [--label KEY=VALUE]... [--online | --offline]",
     "Lists the devices: id, online, last seen, runtime version, VMs and\n"
-    "labels.\n"
+    "labels (fetched in pages of 1000; --json asks for all at once).\n"
     "  --label K=V   only devices with this label (repeatable: all must "
     "match)\n"
     "  --online      only the devices online now\n"
@@ -919,6 +921,9 @@ label_ok(const char *s)
     return eq != NULL && eq != s && eq[1] != '\0';
 }
 
+static int device_rows(const vmctl_ctx_t *c, vmctl_table_t *t,
+                       const vmctl_json_t *list, int64_t now);
+
 int
 vmctl_cmd_devices(const vmctl_globals_t *g, int argc, char **argv)
 {
@@ -932,10 +937,11 @@ vmctl_cmd_devices(const vmctl_globals_t *g, int argc, char **argv)
     };
     static const char *const hdr[] = { "ID", "ONLINE", "LAST SEEN",
                                        "RUNTIME", "VMS", "LABELS" };
-    char path[PATH_LEN], seg[SEG_LEN], buf[256], ago[32];
+    char path[PATH_LEN], seg[SEG_LEN];
     vmctl_table_t *t = NULL;
     const vmctl_json_t *list;
-    int64_t now = vmctl_now_ms();
+    int64_t now = vmctl_now_ms(), total = 0;
+    size_t base, offset;
     vmctl_reply_t r;
     vmctl_ctx_t c;
     int rc;
@@ -952,8 +958,9 @@ vmctl_cmd_devices(const vmctl_globals_t *g, int argc, char **argv)
         if (!label_ok(labels[i]))
             return vmctl_usage_error(&c, "--label '%s': expected KEY=VALUE",
                                      labels[i]);
+        /* Room is left for online, limit and offset. */
         if (vmctl_http_escape(labels[i], seg, sizeof(seg)) != 0 ||
-            strlen(path) + strlen(seg) + 8 >= sizeof(path))
+            strlen(path) + strlen(seg) + 64 >= sizeof(path))
             return vmctl_usage_error(&c, "--label: too long");
         snprintf(path + strlen(path), sizeof(path) - strlen(path),
                  "%clabel=%s", i ? '&' : '?', seg);
@@ -962,19 +969,64 @@ vmctl_cmd_devices(const vmctl_globals_t *g, int argc, char **argv)
         snprintf(path + strlen(path), sizeof(path) - strlen(path),
                  "%conline=%s", nlabels ? '&' : '?',
                  online ? "true" : "false");
-    if ((rc = vmctl_ctx_open(&c)) != 0 ||
-        (rc = vmctl_call(&c, "GET", path, NULL, &r)) != 0)
+    base = strlen(path);
+    memset(&r, 0, sizeof(r));
+    if ((rc = vmctl_ctx_open(&c)) != 0)
         goto out;
     if (g->json) {
-        vmctl_reply_print(&r);
+        /* One document, as the server sent it. */
+        if ((rc = vmctl_call(&c, "GET", path, NULL, &r)) == 0)
+            vmctl_reply_print(&r);
         goto done;
     }
-    list = vmctl_json_get(r.doc, "devices");
-    n = vmctl_json_len(list);
     if ((t = vmctl_table_new(hdr, 6)) == NULL) {
         rc = vmctl_fail(&c, "out of memory");
-        goto done;
+        goto out;
     }
+    /* Page by page: ten thousand devices are not one reply. */
+    for (offset = 0;; offset += n) {
+        path[base] = '\0';
+        snprintf(path + base, sizeof(path) - base, "%climit=%d",
+                 strchr(path, '?') != NULL ? '&' : '?', DEVICES_PAGE);
+        if (offset > 0)
+            snprintf(path + strlen(path), sizeof(path) - strlen(path),
+                     "&offset=%zu", offset);
+        vmctl_reply_clear(&r);
+        if ((rc = vmctl_call(&c, "GET", path, NULL, &r)) != 0)
+            goto done;
+        list = vmctl_json_get(r.doc, "devices");
+        n = vmctl_json_len(list);
+        if ((rc = device_rows(&c, t, list, now)) != 0)
+            goto done;
+        /* A server without "total" sent them all. */
+        if (n == 0 || !vmctl_json_int(r.doc, "total", &total) ||
+            (int64_t)(offset + n) >= total)
+            break;
+    }
+    if (vmctl_table_rows(t) == 0)
+        printf("no devices%s\n", nlabels || online || offline
+                                     ? " match" : " yet");
+    else
+        vmctl_table_print(t, stdout);
+done:
+    vmctl_table_free(t);
+    vmctl_reply_clear(&r);
+out:
+    vmctl_ctx_close(&c);
+    return rc;
+}
+
+/*
+ * device_rows: one table row per device of `list`.
+ * Return: 0, or VMCTL_EXIT_FAIL (out of memory, reported).
+ */
+static int
+device_rows(const vmctl_ctx_t *c, vmctl_table_t *t,
+            const vmctl_json_t *list, int64_t now)
+{
+    size_t i, n = vmctl_json_len(list);
+    char buf[256], ago[32];
+
     for (i = 0; i < n; i++) {
         const vmctl_json_t *d = vmctl_json_at(list, i, NULL);
         bool on = false;
@@ -991,22 +1043,43 @@ vmctl_cmd_devices(const vmctl_globals_t *g, int argc, char **argv)
                                                48)) != 0 ||
             vmctl_table_cell(t, "%s", labels_text(vmctl_json_get(d,
                                                                  "labels"),
-                                                  buf, sizeof(buf))) != 0) {
-            rc = vmctl_fail(&c, "out of memory");
-            goto done;
-        }
+                                                  buf, sizeof(buf))) != 0)
+            return vmctl_fail(c, "out of memory");
     }
-    if (n == 0)
-        printf("no devices%s\n", nlabels || online || offline
-                                     ? " match" : " yet");
+    return 0;
+}
+
+/* A VM's uptime, short: "42s", "5m07s", "3h04m", "2d03h"; "-" for 0. */
+static const char *
+uptime_text(int64_t ms, char *buf, size_t len)
+{
+    int64_t s = ms / 1000;
+
+    if (ms <= 0)
+        snprintf(buf, len, "-");
+    else if (s < 60)
+        snprintf(buf, len, "%" PRId64 "s", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m", s / 3600,
+                 s % 3600 / 60);
     else
-        vmctl_table_print(t, stdout);
-done:
-    vmctl_table_free(t);
-    vmctl_reply_clear(&r);
-out:
-    vmctl_ctx_close(&c);
-    return rc;
+        snprintf(buf, len, "%" PRId64 "d%02" PRId64 "h", s / 86400,
+                 s % 86400 / 3600);
+    return buf;
+}
+
+/* A VM's CPU share since it started, cpu_ms / uptime_ms: "12.5%". */
+static const char *
+cpu_text(int64_t cpu_ms, int64_t uptime_ms, char *buf, size_t len)
+{
+    if (uptime_ms <= 0 || cpu_ms < 0)
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.1f%%",
+                 (double)cpu_ms * 100.0 / (double)uptime_ms);
+    return buf;
 }
 
 /*
@@ -1016,8 +1089,9 @@ out:
 static int
 vm_table(const vmctl_json_t *vms)
 {
-    static const char *const hdr[] = { "NAME", "VERSION", "STATE", "MEMORY",
-                                       "QUOTA", "RESTARTS", "LAST ERROR" };
+    static const char *const hdr[] = { "NAME",   "VERSION", "STATE",
+                                       "MEMORY", "QUOTA",   "UPTIME",
+                                       "CPU%",   "RESTARTS", "LAST ERROR" };
     size_t i, n = vmctl_json_len(vms);
     char a[32], b[32], e[256];
     vmctl_table_t *t;
@@ -1026,11 +1100,12 @@ vm_table(const vmctl_json_t *vms)
         printf("no VMs\n");
         return 0;
     }
-    if ((t = vmctl_table_new(hdr, 7)) == NULL)
+    if ((t = vmctl_table_new(hdr, 9)) == NULL)
         return -1;
     for (i = 0; i < n; i++) {
         const vmctl_json_t *v = vmctl_json_at(vms, i, NULL);
         int64_t mem = jint(v, "memory_bytes"), q = jint(v, "storage_quota");
+        int64_t up = jint(v, "uptime_ms"), cpu = jint(v, "cpu_ms");
 
         if (vmctl_table_row(t) != 0 ||
             vmctl_table_cell(t, "%s", jstr(v, "name")) != 0 ||
@@ -1044,6 +1119,9 @@ vm_table(const vmctl_json_t *vms)
             vmctl_table_cell(t, "%s", q > 0 ? vmctl_size((uint64_t)q, b,
                                                          sizeof(b))
                                             : "-") != 0 ||
+            vmctl_table_cell(t, "%s", uptime_text(up, a, sizeof(a))) != 0 ||
+            vmctl_table_cell(t, "%s", cpu_text(cpu, up, b, sizeof(b))) !=
+                0 ||
             vmctl_table_cell(t, "%" PRId64, jint(v, "restarts")) != 0 ||
             vmctl_table_cell(t, "%s", jtext(v, "last_error", "-", e,
                                             sizeof(e))) != 0) {
@@ -1115,15 +1193,19 @@ static const vmctl_help_t help_vm = {
     "       vmctl vm create DEV --package P.vpk|SHA256 [--no-wait] "
     "[--expiry S]\n"
     "       vmctl vm start|stop|suspend|resume|restart|destroy DEV VM\n"
-    "                [--no-wait] [--expiry S]",
-    "ls lists the VMs of a device.  create uploads P.vpk first (when it is a\n"
-    "file) and creates the VM it was packed for.  The others change a VM's\n"
-    "state; each waits for the device's final result, at most --timeout\n"
-    "seconds (default 120).\n"
+    "                [--no-wait] [--expiry S]\n"
+    "       vmctl vm logs DEV VM [--bytes N]",
+    "ls lists the VMs of a device (CPU% is CPU time over uptime).  create\n"
+    "uploads P.vpk first (when it is a file) and creates the VM it was\n"
+    "packed for.  The others change a VM's state; each waits for the\n"
+    "device's final result, at most --timeout seconds (default 120).  logs\n"
+    "prints the tail of the VM's log, asked from the device now (it must\n"
+    "be online; vmctld waits 10 s for it).\n"
     "  --package P   a .vpk file, or the SHA-256 of a stored package\n"
     "  --no-wait     return once the command is queued (exit 0)\n"
     "  --expiry S    how long a command for an offline device waits for it\n"
     "                (default: vmctld's commands.expiry)\n"
+    "  --bytes N     logs: the last N bytes, 1 to 65536 (default 16384)\n"
     "A command for an offline device stays queued until the device comes\n"
     "back or the command expires; `vmctl command show ID` shows it.\n"
 };
@@ -1266,6 +1348,64 @@ out:
     return rc;
 }
 
+/*
+ * vm_logs: print the log's tail.  The text is the VM's own output: it
+ * may not move the terminal's cursor or change its colours, so control
+ * characters other than newline and tab are shown as '?'.
+ */
+static int
+vm_logs(vmctl_ctx_t *c, int argc, char **argv)
+{
+    const char *pos[2], *bytes = NULL, *text;
+    const vmctl_opt_t opts[] = {
+        { "--bytes", NULL, &bytes, NULL, NULL, 0 },
+    };
+    char path[PATH_LEN];
+    unsigned long long v = 0;
+    vmctl_reply_t r;
+    size_t npos, n;
+    char *end;
+    int rc;
+
+    if ((rc = vmctl_args(c, argc, argv, 2, opts, 1, pos, 2, 2, &npos)) != 0)
+        return rc < 0 ? 0 : rc;
+    if (bytes != NULL) {
+        v = bytes[0] >= '0' && bytes[0] <= '9' ? strtoull(bytes, &end, 10)
+                                               : 0;
+        if (bytes[0] < '0' || bytes[0] > '9' || *end != '\0' || v == 0 ||
+            v > LOG_BYTES_MAX)
+            return vmctl_usage_error(c, "--bytes '%s': expected a number "
+                                        "from 1 to %u",
+                                     bytes, LOG_BYTES_MAX);
+    }
+    if (vmctl_path(path, sizeof(path), "/api/v1/devices/%s/vms/%s/logs",
+                   pos[0], pos[1]) != 0)
+        return vmctl_usage_error(c, "DEV or VM: too long");
+    if (bytes != NULL)
+        snprintf(path + strlen(path), sizeof(path) - strlen(path),
+                 "?bytes=%llu", v);
+    if ((rc = vmctl_ctx_open(c)) != 0 ||
+        (rc = vmctl_call(c, "GET", path, NULL, &r)) != 0)
+        return rc;
+    if (c->g->json) {
+        vmctl_reply_print(&r);
+    } else if ((text = vmctl_json_str(r.doc, "text")) != NULL) {
+        for (n = 0; text[n] != '\0'; n++) {
+            unsigned char ch = (unsigned char)text[n];
+
+            putchar((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f
+                        ? '?'
+                        : ch);
+        }
+        if (n > 0 && text[n - 1] != '\n')
+            putchar('\n');
+    } else {
+        rc = vmctl_fail(c, "the reply has no text");
+    }
+    vmctl_reply_clear(&r);
+    return rc;
+}
+
 int
 vmctl_cmd_vm(const vmctl_globals_t *g, int argc, char **argv)
 {
@@ -1285,6 +1425,8 @@ vmctl_cmd_vm(const vmctl_globals_t *g, int argc, char **argv)
         rc = vm_ls(&c, argc, argv);
     else if (strcmp(argv[1], "create") == 0)
         rc = vm_create(&c, argc, argv);
+    else if (strcmp(argv[1], "logs") == 0)
+        rc = vm_logs(&c, argc, argv);
     else {
         for (i = 0; i < sizeof(vm_verbs) / sizeof(vm_verbs[0]); i++)
             if (strcmp(argv[1], vm_verbs[i]) == 0)

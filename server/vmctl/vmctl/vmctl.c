@@ -52,8 +52,10 @@ static const vmctl_cmd_t cmds[] = {
     { "device", vmctl_cmd_device, "show DEV", "show a device and its VMs" },
     { "vm", vmctl_cmd_vm,
       "ls DEV | create DEV --package P.vpk|SHA256\n"
-      "       | start|stop|suspend|resume|restart|destroy DEV VM",
-      "list VMs, or create one or change its state (waits for the result)" },
+      "       | start|stop|suspend|resume|restart|destroy DEV VM\n"
+      "       | logs DEV VM [--bytes N]",
+      "list VMs, create one, change its state (waits for the result), or "
+      "show its log" },
     { "snapshot", vmctl_cmd_snapshot, "DEV VM | get SHA256 -o FILE",
       "snapshot a VM (prints the snapshot's SHA-256), or download one" },
     { "snapshots", vmctl_cmd_snapshots, "[ls] [--device DEV]",

@@ -14,6 +14,7 @@
  *   state: device=dev-01 online=true ... / state: vm=b version=1.0.0 ...
  *   served 12 chunks (12 distinct)
  *   result OK: committed 1.1.0
+ *   logs: 812 bytes          (then the log's text, for `logs`)
  *
  * It uses only the public protocol APIs (vmf/fleet.h, vmf/mqtt.h,
  * vmf/vpk.h) and the port layer for threads, time and files.  MQTT
@@ -84,6 +85,7 @@ typedef struct {
     bool has_raw_kind;
     uint32_t raw_kind;
     const char *cancel_id;    /* cancel */
+    uint32_t log_bytes;       /* logs --bytes; 0 = the device's default */
     const char *ca;           /* TLS: broker CA, client cert and key */
     const char *cert;
     const char *key;
@@ -530,8 +532,22 @@ on_result(run_t *r, const msg_t *m)
     }
     if (strcmp(res.cmd_id, r->cmd.id) != 0) {
         verbose(r, "result for another command '%s' ignored", res.cmd_id);
+        vmf_result_free(&res);
         return;
     }
+    /* LOGS: the text as it came, after a line with its size; the copies
+     * kept below do not own it. */
+    if (res.final && res.kind == VMF_CMD_LOGS && res.code == VMF_OK) {
+        printf("logs: %zu bytes\n", res.len);
+        if (res.len > 0) {
+            fwrite(res.data, 1, res.len, stdout);
+            if (res.data[res.len - 1] != '\n')
+                putchar('\n');
+        }
+    }
+    free(res.data);
+    res.data = NULL;
+    res.len = 0;
     if (strcmp(m->corr, r->cmd.id) != 0)
         printf("warning: result without our correlation data\n");
     if (!res.final) {
@@ -776,6 +792,7 @@ run(opts_t *o)
     if (o->cancel_id != NULL)
         snprintf(r.cmd.cancel_id, sizeof(r.cmd.cancel_id), "%s",
                  o->cancel_id);
+    r.cmd.log_bytes = o->log_bytes;
     r.cmd.health_window_ms = o->health_ms;
     r.cmd.snapshot_before = o->snapshot_before;
     r.cmd.issued_ms = pl_time_real_ns() / NS_PER_MS;
@@ -938,6 +955,9 @@ usage(FILE *f)
 "  restore --vm NAME --file SNAP        (same transfer options)\n"
 "  state [--online]                     print the retained state (with\n"
 "                                       --online: wait for online=true)\n"
+"  logs --vm NAME [--bytes N]          print the tail of the VM's log\n"
+"                                       (N: 1..65536; default the\n"
+"                                       device's, 16384)\n"
 "  raw --kind N [--vm NAME]             a command of kind N (unknown)\n"
 "\n"
 "options:\n"
@@ -1046,6 +1066,8 @@ parse_args(int argc, char **argv, opts_t *o)
         NUM_OPT("--throttle-ms", 0, 60000, o->throttle_ms = (uint32_t)v)
         NUM_OPT("--drop-up-chunk", 0, UINT32_MAX,
                 o->drop_up_chunk = (int64_t)v)
+        NUM_OPT("--bytes", 1, VMF_RESULT_DATA_MAX,
+                o->log_bytes = (uint32_t)v)
         NUM_OPT("--kind", 0, UINT32_MAX,
                 (o->raw_kind = (uint32_t)v, o->has_raw_kind = true))
 #undef STR_OPT
@@ -1158,6 +1180,10 @@ parse_args(int argc, char **argv, opts_t *o)
     if (kind == VMF_CMD_NONE && (o->twice || o->target_device != NULL)) {
         fprintf(stderr, "fleet-send: --twice, --target-device: not for "
                         "state\n");
+        return -1;
+    }
+    if (kind != VMF_CMD_LOGS && o->log_bytes != 0) {
+        fprintf(stderr, "fleet-send: --bytes: only for logs\n");
         return -1;
     }
     if (kind != VMF_CMD_SNAPSHOT && o->drop_up_chunk >= 0) {

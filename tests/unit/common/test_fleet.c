@@ -141,6 +141,7 @@ fill_cmd(vmf_cmd_t *m)
     m->snapshot_before = true;
     snprintf(m->cancel_id, sizeof(m->cancel_id), "c-0006");
     m->issued_ms = 1790000000123ull;
+    m->log_bytes = VMF_RESULT_DATA_MAX; /* at the cap */
 }
 
 static void
@@ -287,7 +288,44 @@ test_fleet_result_round_trip(void **state)
     assert_memory_equal(&m, &d, sizeof(m));
     assert_int_equal(d.code, VMF_E_MIN_RUNTIME);
     assert_true(d.final);
+    assert_null(d.data);
     free(buf);
+}
+
+/* A LOGS result: data at its cap comes back byte for byte, owned. */
+static void
+test_fleet_result_data_round_trip(void **state)
+{
+    vmf_result_t m, d;
+    uint8_t *data, *buf;
+    size_t len, i;
+
+    (void)state;
+    data = malloc(VMF_RESULT_DATA_MAX);
+    assert_non_null(data);
+    for (i = 0; i < VMF_RESULT_DATA_MAX; i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    fill_result(&m);
+    m.kind = VMF_CMD_LOGS;
+    m.code = VMF_OK;
+    m.has_xfer = false;
+    m.data = data;
+    m.len = VMF_RESULT_DATA_MAX;
+    assert_int_equal(vmf_result_encode(&m, &buf, &len), 0);
+    assert_int_equal(vmf_result_decode(buf, len, &d), 0);
+    assert_int_equal(d.kind, VMF_CMD_LOGS);
+    assert_string_equal(d.cmd_id, m.cmd_id);
+    assert_string_equal(d.message, m.message);
+    assert_int_equal(d.len, VMF_RESULT_DATA_MAX);
+    assert_non_null(d.data);
+    assert_ptr_not_equal(d.data, data);
+    assert_memory_equal(d.data, data, VMF_RESULT_DATA_MAX);
+    vmf_result_free(&d);
+    assert_null(d.data);
+    assert_int_equal(d.len, 0);
+    vmf_result_free(NULL);
+    free(buf);
+    free(data);
 }
 
 static void
@@ -455,7 +493,12 @@ decode_copy(msg_t t, const uint8_t *buf, size_t n)
     memcpy(cut, buf, n);
     switch (t) {
     case T_CMD: rc = vmf_cmd_decode(cut, n, &u.cmd); break;
-    case T_RESULT: rc = vmf_result_decode(cut, n, &u.result); break;
+    case T_RESULT:
+        rc = vmf_result_decode(cut, n, &u.result);
+        if (rc != 0)
+            assert_null(u.result.data);
+        vmf_result_free(&u.result);
+        break;
     case T_EVENT: rc = vmf_event_decode(cut, n, &u.event); break;
     case T_STATE:
         rc = vmf_state_decode(cut, n, &u.state);
@@ -512,6 +555,12 @@ test_fleet_every_truncation_is_safe(void **state)
     check_truncations(T_CMD, buf, len);
     free(buf);
     fill_result(&res);
+    assert_int_equal(vmf_result_encode(&res, &buf, &len), 0);
+    check_truncations(T_RESULT, buf, len);
+    free(buf);
+    res.data = data;
+    res.len = sizeof(data);
+    memset(data, 'L', sizeof(data));
     assert_int_equal(vmf_result_encode(&res, &buf, &len), 0);
     check_truncations(T_RESULT, buf, len);
     free(buf);
@@ -721,6 +770,52 @@ test_fleet_oversized_chunk_is_etoobig(void **state)
     free(r.b);
 }
 
+/* LOGS: Command.log_bytes (field 10) and Result.data (field 9) caps. */
+static void
+test_fleet_logs_caps_on_the_wire(void **state)
+{
+    raw_t r = { 0 };
+    vmf_cmd_t m;
+    vmf_result_t res;
+    uint8_t *big;
+
+    (void)state;
+    raw_str(&r, 1, "c-1");
+    raw_uint(&r, 2, VMF_CMD_LOGS);
+    raw_str(&r, 4, "sensor");
+    raw_uint(&r, 10, VMF_RESULT_DATA_MAX);
+    assert_int_equal(vmf_cmd_decode(r.b, r.n, &m), 0);
+    assert_int_equal(m.kind, VMF_CMD_LOGS);
+    assert_int_equal(m.log_bytes, VMF_RESULT_DATA_MAX);
+    raw_uint(&r, 10, VMF_RESULT_DATA_MAX + 1); /* the last one wins */
+    assert_int_equal(vmf_cmd_decode(r.b, r.n, &m), VMF_FLEET_ETOOBIG);
+    assert_int_equal(m.log_bytes, 0);
+    assert_string_equal(m.id, "");
+
+    big = malloc(VMF_RESULT_DATA_MAX + 1);
+    assert_non_null(big);
+    memset(big, 'x', VMF_RESULT_DATA_MAX + 1);
+    r.n = 0;
+    raw_str(&r, 1, "c-1");
+    raw_uint(&r, 2, VMF_CMD_LOGS);
+    raw_uint(&r, 3, 1);
+    raw_bytes(&r, 9, big, VMF_RESULT_DATA_MAX);
+    assert_int_equal(vmf_result_decode(r.b, r.n, &res), 0);
+    assert_int_equal(res.len, VMF_RESULT_DATA_MAX);
+    assert_int_equal(res.data[VMF_RESULT_DATA_MAX - 1], 'x');
+    assert_true(res.final);
+    vmf_result_free(&res);
+    r.n = 0;
+    raw_str(&r, 1, "c-1");
+    raw_bytes(&r, 9, big, VMF_RESULT_DATA_MAX + 1);
+    assert_int_equal(vmf_result_decode(r.b, r.n, &res), VMF_FLEET_ETOOBIG);
+    assert_null(res.data);
+    assert_int_equal(res.len, 0);
+    assert_string_equal(res.cmd_id, "");
+    free(big);
+    free(r.b);
+}
+
 static void
 test_fleet_encode_validates(void **state)
 {
@@ -754,6 +849,8 @@ test_fleet_encode_validates(void **state)
     cmd.has_xfer = false; /* then the transfer is not looked at */
     assert_int_equal(vmf_cmd_encode(&cmd, &buf, &len), 0);
     free(buf);
+    cmd.log_bytes = VMF_RESULT_DATA_MAX + 1;
+    assert_int_equal(vmf_cmd_encode(&cmd, &buf, &len), VMF_FLEET_EINVAL);
     assert_int_equal(vmf_cmd_encode(NULL, &buf, &len), VMF_FLEET_EINVAL);
     assert_int_equal(vmf_cmd_encode(&cmd, NULL, &len), VMF_FLEET_EINVAL);
 
@@ -762,6 +859,13 @@ test_fleet_encode_validates(void **state)
     assert_int_equal(vmf_result_encode(&res, &buf, &len), VMF_FLEET_EINVAL);
     fill_result(&res);
     memset(res.message, 'm', sizeof(res.message));
+    assert_int_equal(vmf_result_encode(&res, &buf, &len), VMF_FLEET_EINVAL);
+    fill_result(&res);
+    res.data = &one;
+    res.len = VMF_RESULT_DATA_MAX + 1;
+    assert_int_equal(vmf_result_encode(&res, &buf, &len), VMF_FLEET_EINVAL);
+    res.len = 1;
+    res.data = NULL;
     assert_int_equal(vmf_result_encode(&res, &buf, &len), VMF_FLEET_EINVAL);
 
     fill_event(&ev);
@@ -1028,6 +1132,9 @@ test_fleet_name_tables_are_total(void **state)
     assert_string_equal(vmf_event_name(VMF_EV_COMMIT), "commit");
     assert_int_equal(vmf_code_parse("e_downgrade"), VMF_E_DOWNGRADE);
     assert_int_equal(vmf_cmd_parse("SNAPSHOT"), VMF_CMD_SNAPSHOT);
+    assert_string_equal(vmf_cmd_name(VMF_CMD_LOGS), "logs");
+    assert_int_equal(vmf_cmd_parse("logs"), VMF_CMD_LOGS);
+    assert_int_equal(VMF_CMD_LOGS, 13);
     assert_int_equal(vmf_code_parse("E_NOPE"), -1);
     assert_int_equal(vmf_code_parse(""), -1);
     assert_int_equal(vmf_code_parse(NULL), -1);
@@ -1044,6 +1151,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fleet_cmd_round_trip),
         cmocka_unit_test(test_fleet_result_round_trip),
+        cmocka_unit_test(test_fleet_result_data_round_trip),
         cmocka_unit_test(test_fleet_event_round_trip),
         cmocka_unit_test(test_fleet_state_round_trip_at_caps),
         cmocka_unit_test(test_fleet_state_without_vms),
@@ -1056,6 +1164,7 @@ main(void)
         cmocka_unit_test(test_fleet_too_many_vms_or_labels_is_etoobig),
         cmocka_unit_test(test_fleet_bad_sha_length_is_eformat),
         cmocka_unit_test(test_fleet_oversized_chunk_is_etoobig),
+        cmocka_unit_test(test_fleet_logs_caps_on_the_wire),
         cmocka_unit_test(test_fleet_encode_validates),
         cmocka_unit_test(test_fleet_unknown_fields_are_ignored),
         cmocka_unit_test(test_fleet_unknown_kind_passes_through),

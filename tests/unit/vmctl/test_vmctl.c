@@ -423,7 +423,7 @@ test_vmctl_config_precedence_flag_env_file(void **state)
 {
     fixture_t *f = *state;
     static const fake_route_t routes[] = {
-        { "GET", "/api/v1/devices", 200, "{\"devices\":[]}", 0 },
+        { "GET", "/api/v1/devices*", 200, "{\"devices\":[]}", 0 },
     };
     char cfgdir[128], cfg[160], text[256], dead[64], xdg[160];
     char env_srv[96], env_dead[96];
@@ -549,8 +549,11 @@ test_vmctl_devices_table_and_filters(void **state)
     assert_int_equal(VMCTL(f, "--server", f->url, "devices", "--label",
                            "site=berlin", "--online"),
                      0);
-    assert_string_equal(req(f, 0)->target,
-                        "/api/v1/devices?label=site%3Dberlin&online=true");
+    /* Pages of 1000: one is enough here (no "total": all of them). */
+    assert_string_equal(
+        req(f, 0)->target,
+        "/api/v1/devices?label=site%3Dberlin&online=true&limit=1000");
+    assert_int_equal(fake_http_nreqs(f->fake), 1);
     assert_string_equal(req(f, 0)->method, "GET");
     /* Header, then one line per device, columns aligned. */
     assert_true(strncmp(f->run.out, "ID  ", 4) == 0);
@@ -673,15 +676,15 @@ test_vmctl_api_errors_map_to_hints(void **state)
 {
     fixture_t *f = *state;
     static const fake_route_t routes[] = {
-        { "GET", "/api/v1/devices", 401,
+        { "GET", "/api/v1/devices/nope", 404,
+          "{\"error\":{\"code\":\"E_NOT_FOUND\",\"message\":\"no device "
+          "'nope'\"}}", 0 },
+        { "GET", "/api/v1/devices*", 401,
           "{\"error\":{\"code\":\"E_UNAUTHORIZED\",\"message\":\"bad "
           "token\"}}", 0 },
         { "POST", "/api/v1/rollouts/r1/pause", 403,
           "{\"error\":{\"code\":\"E_FORBIDDEN\",\"message\":\"viewer may "
           "not\"}}", 0 },
-        { "GET", "/api/v1/devices/nope", 404,
-          "{\"error\":{\"code\":\"E_NOT_FOUND\",\"message\":\"no device "
-          "'nope'\"}}", 0 },
         { "POST", "/api/v1/rollouts/r2/resume", 409,
           "{\"error\":{\"code\":\"E_CONFLICT\",\"message\":\"rollout r2 is "
           "running\"}}", 0 },
@@ -973,6 +976,99 @@ test_vmctl_update_exit_status_by_outcome(void **state)
     assert_int_equal(fake_http_nreqs(f->fake), 8);
 }
 
+/* ---- device pages, VM figures and logs ----------------------------------- */
+
+static void
+test_vmctl_devices_pages_through_the_total(void **state)
+{
+    fixture_t *f = *state;
+    static const fake_route_t routes[] = {
+        { "GET", "/api/v1/devices?limit=1000", 200,
+          "{\"devices\":[{\"id\":\"d-1\",\"online\":true},"
+          "{\"id\":\"d-2\",\"online\":true}],\"total\":3}", 0 },
+        { "GET", "/api/v1/devices?limit=1000&offset=2", 200,
+          "{\"devices\":[{\"id\":\"d-3\",\"online\":false}],\"total\":3}",
+          0 },
+    };
+
+    serve(f, routes, 2);
+    assert_int_equal(VMCTL(f, "devices", "--server", f->url), 0);
+    assert_int_equal(fake_http_nreqs(f->fake), 2);
+    assert_string_equal(req(f, 1)->target,
+                        "/api/v1/devices?limit=1000&offset=2");
+    assert_contains(f->run.out, "\nd-1 ");
+    assert_contains(f->run.out, "\nd-2 ");
+    assert_contains(f->run.out, "\nd-3 ");
+}
+
+static void
+test_vmctl_vm_logs_and_figures(void **state)
+{
+    fixture_t *f = *state;
+    static const char logs[] =
+        "{\"device\":\"dev-a\",\"vm\":\"sensor\",\"text\":\"boot ok\\n"
+        "tick\\tx=1\\n\\u001b[2Jno escape\",\"truncated\":true}";
+    static const fake_route_t routes[] = {
+        { "GET", "/api/v1/devices/dev-a/vms/sensor/logs*", 200, logs, 0 },
+        { "GET", "/api/v1/devices/dev-b/vms/sensor/logs", 409,
+          "{\"error\":{\"code\":\"E_CONFLICT\",\"message\":\"device dev-b "
+          "is offline\"}}", 0 },
+        { "GET", "/api/v1/devices/dev-a/vms", 200,
+          "{\"vms\":[{\"name\":\"sensor\",\"version\":\"1.0.0\","
+          "\"state\":\"running\",\"priority\":1,\"memory_bytes\":65536,"
+          "\"storage_quota\":0,\"cpu_ms\":372300,\"uptime_ms\":3723000,"
+          "\"restarts\":0,\"last_error\":\"\"},"
+          "{\"name\":\"idle\",\"version\":\"0.1.0\",\"state\":\"stopped\","
+          "\"memory_bytes\":0,\"storage_quota\":0,\"cpu_ms\":0,"
+          "\"uptime_ms\":0,\"restarts\":0,\"last_error\":\"\"}]}", 0 },
+    };
+    const char *line;
+    size_t col;
+
+    serve(f, routes, 3);
+    /* The text as it came, with a final newline, and no escapes. */
+    assert_int_equal(VMCTL(f, "vm", "logs", "dev-a", "sensor", "--server",
+                           f->url),
+                     0);
+    assert_string_equal(f->run.out, "boot ok\ntick\tx=1\n?[2Jno escape\n");
+    assert_string_equal(req(f, 0)->target,
+                        "/api/v1/devices/dev-a/vms/sensor/logs");
+    assert_int_equal(VMCTL(f, "vm", "logs", "dev-a", "sensor", "--bytes",
+                           "100", "--server", f->url),
+                     0);
+    assert_string_equal(req(f, 1)->target,
+                        "/api/v1/devices/dev-a/vms/sensor/logs?bytes=100");
+    assert_int_equal(VMCTL(f, "vm", "logs", "dev-a", "sensor", "--json",
+                           "--server", f->url),
+                     0);
+    assert_contains(f->run.out, "\"truncated\":true");
+    /* Bad --bytes: a usage error, no request. */
+    assert_int_equal(VMCTL(f, "vm", "logs", "dev-a", "sensor", "--bytes",
+                           "0", "--server", f->url),
+                     2);
+    assert_contains(f->run.err, "--bytes '0'");
+    assert_int_equal(VMCTL(f, "vm", "logs", "dev-a", "sensor", "--bytes",
+                           "65537", "--server", f->url),
+                     2);
+    assert_int_equal(VMCTL(f, "vm", "logs", "dev-a", "--server", f->url), 2);
+    assert_int_equal(fake_http_nreqs(f->fake), 3);
+    assert_int_equal(VMCTL(f, "vm", "logs", "dev-b", "sensor", "--server",
+                           f->url),
+                     1);
+    assert_contains(f->run.err, "device dev-b is offline (E_CONFLICT)");
+
+    /* UPTIME and CPU% (CPU time over uptime) in vm ls. */
+    assert_int_equal(VMCTL(f, "vm", "ls", "dev-a", "--server", f->url), 0);
+    assert_contains(f->run.out, "UPTIME");
+    col = (size_t)(strstr(f->run.out, "UPTIME") - f->run.out);
+    line = strstr(f->run.out, "\nsensor ");
+    assert_non_null(line);
+    assert_true(strncmp(line + 1 + col, "1h02m   10.0%  0 ", 17) == 0);
+    line = strstr(f->run.out, "\nidle ");
+    assert_non_null(line);
+    assert_true(strncmp(line + 1 + col, "-       -      0 ", 17) == 0);
+}
+
 int
 main(void)
 {
@@ -1008,6 +1104,10 @@ main(void)
             test_vmctl_update_uploads_creates_and_follows, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_vmctl_update_exit_status_by_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_vmctl_devices_pages_through_the_total, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vmctl_vm_logs_and_figures,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

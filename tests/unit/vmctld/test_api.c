@@ -110,6 +110,9 @@ to_hex(const uint8_t *b, size_t n, char *out)
 
 /* ---- fixture ----------------------------------------------------------- */
 
+/* More rows for the registry before the core opens it (setup_fleet). */
+static void (*extra_seed)(fixture_t *f);
+
 /* Two offline devices and one snapshot (with its file), before the core
  * opens the registry. */
 static void
@@ -221,6 +224,8 @@ setup_with(void **state, bool web)
     }
 
     seed_registry(f);
+    if (extra_seed != NULL)
+        extra_seed(f);
     if (ctld_create(&f->cfg, &f->core, err, sizeof(err)) != 0)
         fail_msg("ctld_create: %s", err);
     if (ctld_start(f->core, err, sizeof(err)) != 0)
@@ -616,6 +621,7 @@ test_api_viewer_reads_but_may_not_write(void **state)
     assert_non_null(jstr(r.json, "version"));
     assert_int_equal(jget(r.json, "devices")->valueint, 2);
     assert_true(cJSON_IsBool(jget(r.json, "mqtt_connected")));
+    assert_string_equal(jstr(r.json, "role"), "viewer");
     hresp_free(&r);
 
     r = post_json(f, "/api/v1/devices/d1/vms/sensor/start", TOK_VIEW, "{}");
@@ -672,6 +678,7 @@ test_api_reload_swaps_tokens(void **state)
     expect_error(&r, 401, "E_UNAUTHORIZED", NULL);
     r = get(f, "/api/v1/info", "carol-token-0123456789abcdef");
     assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "role"), "operator");
     hresp_free(&r);
 }
 
@@ -1505,6 +1512,204 @@ test_api_sse_hub_queues_then_drops_a_slow_client(void **state)
     mtx_destroy(&api.sse_lock);
 }
 
+/* ---- device pages, the fleet summary, VM logs -------------------------- */
+
+/* 25 more devices f-00..f-24 (see test_api_device_pages_and_fleet). */
+static void
+seed_fleet(fixture_t *f)
+{
+    vmctld_reg_vm_t vm;
+    vmctld_reg_device_t d;
+    vmctld_reg_t *reg;
+    char err[256];
+    int i;
+
+    assert_int_equal(vmctld_reg_open(f->cfg.db_path, &reg, err,
+                                     sizeof(err)),
+                     0);
+    for (i = 0; i < 25; i++) {
+        memset(&vm, 0, sizeof(vm));
+        snprintf(vm.name, sizeof(vm.name), "sensor");
+        snprintf(vm.version, sizeof(vm.version), "%s",
+                 i < 10 ? "1.0.0" : "2.0.0");
+        snprintf(vm.state, sizeof(vm.state), "%s",
+                 i == 4 ? "failed" : "running");
+        if (i == 7)
+            snprintf(vm.last_error, sizeof(vm.last_error), "watchdog");
+        vm.priority = 2;
+        vm.cpu_ms = 250;
+        vm.uptime_ms = 1000;
+        memset(&d, 0, sizeof(d));
+        snprintf(d.id, sizeof(d.id), "f-%02d", i);
+        d.online = i % 3 == 0; /* as stored; the core has not heard them */
+        d.last_seen_ms = 5000 + i;
+        d.vms = &vm;
+        d.n_vms = 1;
+        assert_int_equal(vmctld_reg_device_upsert(reg, &d), 0);
+    }
+    vmctld_reg_close(reg);
+}
+
+static int
+setup_fleet(void **state)
+{
+    int rc;
+
+    extra_seed = seed_fleet;
+    rc = setup_with(state, false);
+    extra_seed = NULL;
+    return rc;
+}
+
+/* The ids of a GET devices answer, joined by ',', and its total. */
+static void
+page(const fixture_t *f, const char *path, char *ids, size_t len,
+     int *total)
+{
+    hresp_t r = get(f, path, TOK_VIEW);
+    const cJSON *d, *t;
+    size_t k = 0;
+
+    if (r.status != 200)
+        fail_msg("%s: %d %s", path, r.status, r.body);
+    ids[0] = '\0';
+    cJSON_ArrayForEach(d, jget(r.json, "devices"))
+    {
+        k += (size_t)snprintf(ids + k, len - k, "%s%s", k ? "," : "",
+                              jstr(d, "id"));
+        assert_true(k < len);
+    }
+    t = jget(r.json, "total");
+    assert_true(cJSON_IsNumber(t));
+    *total = t->valueint;
+    hresp_free(&r);
+}
+
+static void
+test_api_device_pages_and_fleet(void **state)
+{
+    fixture_t *f = *state;
+    const cJSON *vm, *v, *fl;
+    char ids[1024];
+    int total;
+    hresp_t r;
+
+    /* Pages of 27 devices, in id order by default. */
+    page(f, "/api/v1/devices?limit=3", ids, sizeof(ids), &total);
+    assert_string_equal(ids, "d1,d2,f-00");
+    assert_int_equal(total, 27);
+    page(f, "/api/v1/devices?limit=10&offset=20", ids, sizeof(ids), &total);
+    assert_string_equal(ids, "f-18,f-19,f-20,f-21,f-22,f-23,f-24");
+    assert_int_equal(total, 27);
+    page(f, "/api/v1/devices?offset=30", ids, sizeof(ids), &total);
+    assert_string_equal(ids, "");
+    assert_int_equal(total, 27);
+    /* Search (ASCII case ignored), sort, and filters with a total. */
+    page(f, "/api/v1/devices?q=F-1&sort=-id&limit=2", ids, sizeof(ids),
+         &total);
+    assert_string_equal(ids, "f-19,f-18");
+    assert_int_equal(total, 10);
+    page(f, "/api/v1/devices?sort=-last_seen&limit=2", ids, sizeof(ids),
+         &total);
+    assert_string_equal(ids, "f-24,f-23");
+    page(f, "/api/v1/devices?sort=last_seen&limit=1", ids, sizeof(ids),
+         &total);
+    assert_string_equal(ids, "d1"); /* seen at 1000, before d2's tie */
+    page(f, "/api/v1/devices?online=true&q=f-2", ids, sizeof(ids), &total);
+    assert_string_equal(ids, "f-21,f-24");
+    assert_int_equal(total, 2);
+    page(f, "/api/v1/devices?label=site=paris&q=d", ids, sizeof(ids),
+         &total);
+    assert_string_equal(ids, "d2");
+    assert_int_equal(total, 1);
+    r = get(f, "/api/v1/devices?sort=name", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "sort");
+    r = get(f, "/api/v1/devices?limit=0", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "limit");
+    r = get(f, "/api/v1/devices?limit=1001", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "limit");
+    r = get(f, "/api/v1/devices?offset=-1", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "offset");
+    r = get(f, "/api/v1/devices?q="
+               "0123456789012345678901234567890123456789012345678901234567890"
+               "123",
+            TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "q");
+    r = get(f, "/api/v1/devices?limit=2&limit=3", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "limit");
+
+    /* A VM's figures. */
+    r = get(f, "/api/v1/devices/f-03/vms", TOK_VIEW);
+    assert_int_equal(r.status, 200);
+    vm = cJSON_GetArrayItem(jget(r.json, "vms"), 0);
+    assert_int_equal(jget(vm, "priority")->valueint, 2);
+    assert_int_equal(jget(vm, "cpu_ms")->valueint, 250);
+    assert_int_equal(jget(vm, "uptime_ms")->valueint, 1000);
+    hresp_free(&r);
+
+    /* The fleet at a glance. */
+    r = get(f, "/api/v1/fleet", TOK_VIEW);
+    assert_int_equal(r.status, 200);
+    fl = jget(r.json, "devices");
+    assert_int_equal(jget(fl, "total")->valueint, 27);
+    assert_int_equal(jget(fl, "online")->valueint, 9);
+    assert_int_equal(jget(fl, "offline")->valueint, 18);
+    assert_int_equal(cJSON_GetArraySize(jget(r.json, "vms")), 2);
+    v = cJSON_GetArrayItem(jget(r.json, "vms"), 0);
+    assert_string_equal(jstr(v, "name"), "sensor");
+    assert_string_equal(jstr(v, "version"), "1.0.0");
+    assert_int_equal(jget(v, "devices")->valueint, 12); /* d1, d2 too */
+    assert_int_equal(jget(v, "running")->valueint, 11);
+    assert_int_equal(jget(v, "failing")->valueint, 2);
+    v = cJSON_GetArrayItem(jget(r.json, "vms"), 1);
+    assert_string_equal(jstr(v, "version"), "2.0.0");
+    assert_int_equal(jget(v, "devices")->valueint, 15);
+    assert_int_equal(jget(v, "failing")->valueint, 0);
+    assert_int_equal(cJSON_GetArraySize(jget(r.json, "failing")), 2);
+    v = cJSON_GetArrayItem(jget(r.json, "failing"), 0);
+    assert_string_equal(jstr(v, "device"), "f-04");
+    assert_string_equal(jstr(v, "vm"), "sensor");
+    assert_string_equal(jstr(v, "state"), "failed");
+    v = cJSON_GetArrayItem(jget(r.json, "failing"), 1);
+    assert_string_equal(jstr(v, "device"), "f-07");
+    assert_string_equal(jstr(v, "last_error"), "watchdog");
+    assert_int_equal(jget(r.json, "rollouts_active")->valueint, 0);
+    hresp_free(&r);
+    r = get(f, "/api/v1/fleet?all=1", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "all");
+}
+
+static void
+test_api_vm_logs_refusals(void **state)
+{
+    fixture_t *f = *state;
+    hresp_t r;
+
+    /* The devices are offline (no broker): a known VM is a conflict, an
+     * unknown one is not found, and nothing is sent or stored. */
+    r = get(f, "/api/v1/devices/d1/vms/sensor/logs", TOK_VIEW);
+    expect_error(&r, 409, "E_CONFLICT", "offline");
+    r = get(f, "/api/v1/devices/d1/vms/sensor/logs?bytes=100", TOK_VIEW);
+    expect_error(&r, 409, "E_CONFLICT", "offline");
+    r = get(f, "/api/v1/devices/d1/vms/nope/logs", TOK_VIEW);
+    expect_error(&r, 404, "E_NOT_FOUND", "nope");
+    r = get(f, "/api/v1/devices/d9/vms/sensor/logs", TOK_VIEW);
+    expect_error(&r, 404, "E_NOT_FOUND", "d9");
+    r = get(f, "/api/v1/devices/d1/vms/sensor/logs?bytes=0", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "bytes");
+    r = get(f, "/api/v1/devices/d1/vms/sensor/logs?bytes=65537", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "bytes");
+    r = get(f, "/api/v1/devices/d1/vms/sensor/logs?lines=5", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "lines");
+    r = get(f, "/api/v1/devices/d1/vms/bad!vm/logs", TOK_VIEW);
+    expect_error(&r, 400, "E_INVALID", "vm");
+    r = post_json(f, "/api/v1/devices/d1/vms/sensor/logs", TOK_OP, "{}");
+    expect_error(&r, 405, "E_METHOD", NULL);
+    r = get(f, "/api/v1/devices/d1/vms/sensor/logs", NULL);
+    expect_error(&r, 401, "E_UNAUTHORIZED", NULL);
+    expect_nothing_new(f, 0, 0, 0);
+}
+
 int
 main(void)
 {
@@ -1529,6 +1734,9 @@ main(void)
         T(test_api_stop_ends_streams),
         T(test_api_listen_errors_name_the_key),
         T(test_api_listens_on_ipv6),
+        T(test_api_vm_logs_refusals),
+        cmocka_unit_test_setup_teardown(test_api_device_pages_and_fleet,
+                                        setup_fleet, teardown),
         cmocka_unit_test_setup_teardown(test_api_web_root, setup_web,
                                         teardown),
         cmocka_unit_test(test_api_sse_hub_queues_then_drops_a_slow_client),

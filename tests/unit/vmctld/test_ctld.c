@@ -118,6 +118,9 @@ typedef struct fdev {
     const uint8_t *snap;    /* what a SNAPSHOT uploads */
     size_t snap_len;
     bool skip_chunk1;       /* leave out chunk 1 of the first upload */
+    const char *log;        /* what LOGS of "app" answers (its tail) */
+    size_t log_len;
+    int logs_code;          /* LOGS's final code */
 
     /* What happened. */
     rx_t rx[MAX_REC];
@@ -133,6 +136,7 @@ typedef struct fdev {
     size_t done_len;
     vmf_result_t held;
     bool has_held;
+    uint32_t log_bytes;     /* the last LOGS's log_bytes */
 } fdev_t;
 
 static void
@@ -330,6 +334,25 @@ fdev_on_cmd(fdev_t *f, const vmf_cmd_t *c)
                 upload_chunk(f, c->id, i);
         f->skip_chunk1 = false;
         return;
+    case VMF_CMD_LOGS: {
+        size_t want = c->log_bytes ? c->log_bytes : VMF_LOG_BYTES_DEFAULT;
+        size_t off = f->log_len > want ? f->log_len - want : 0;
+
+        f->log_bytes = c->log_bytes;
+        if (f->logs_code == VMF_OK && strcmp(c->vm, "app") != 0)
+            result_init(&r, c, true, VMF_E_NOT_FOUND, "no such VM");
+        else
+            result_init(&r, c, true, f->logs_code,
+                        f->logs_code != VMF_OK ? "refused by the test"
+                        : off > 0              ? "truncated"
+                                               : "complete");
+        if (r.code == VMF_OK) {
+            r.data = (uint8_t *)f->log + off; /* borrowed by the encode */
+            r.len = f->log_len - off;
+        }
+        fdev_send_result(f, &r);
+        return;
+    }
     default:
         result_init(&r, c, true, f->short_code,
                     f->short_code == VMF_OK ? "done" : "refused by the test");
@@ -1661,6 +1684,109 @@ test_ctld_rollout_offline_device_counts_as_failure(void **state)
     assert_int_equal(fdev_count(w1, VMF_CMD_UPDATE), 0);
 }
 
+/* ---- VM logs ------------------------------------------------------------ */
+
+static void
+set_logs(fdev_t *f, const char *log, size_t len, int code, bool silent)
+{
+    pthread_mutex_lock(&f->lock);
+    f->log = log;
+    f->log_len = len;
+    f->logs_code = code;
+    f->silent = silent;
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void
+test_ctld_vm_logs(void **state)
+{
+    /* A line, a byte that is not UTF-8, NUL, then "é" (2 bytes). */
+    static const char log[] = "boot ok\nv=1\xff\x00 caf\xc3\xa9!";
+    fx_t *x = *state;
+    ctld_command_t got;
+    ctld_logs_t l;
+    fdev_t *f = add_dev(x, "dev-g", "", "");
+    int before;
+
+    /* The whole tail, made valid UTF-8 (the NUL too); the command is an
+     * ordinary one, without the text. */
+    set_logs(f, log, sizeof(log) - 1, VMF_OK, false);
+    assert_int_equal(ctld_vm_logs(x->c, "dev-g", "app", 0, 0, &l, x->err,
+                                  sizeof(x->err)),
+                     0);
+    assert_string_equal(l.text, "boot ok\nv=1\xef\xbf\xbd\xef\xbf\xbd"
+                                " caf\xc3\xa9!");
+    assert_int_equal(l.len, strlen(l.text));
+    assert_false(l.truncated);
+    assert_int_equal(f->log_bytes, 0); /* the device's default */
+    assert_int_equal(ctld_command_get(x->c, l.command, &got), 0);
+    assert_int_equal(got.kind, VMF_CMD_LOGS);
+    assert_int_equal(got.state, CTLD_CMD_SUCCEEDED);
+    assert_string_equal(got.vm, "app");
+    assert_string_equal(got.message, "complete");
+    ctld_logs_clear(&l);
+    assert_null(l.text);
+
+    /* A tail of 2 bytes starts inside "é": its stray byte is dropped. */
+    assert_int_equal(ctld_vm_logs(x->c, "dev-g", "app", 2, 0, &l, x->err,
+                                  sizeof(x->err)),
+                     0);
+    assert_int_equal(f->log_bytes, 2);
+    assert_string_equal(l.text, "!");
+    assert_true(l.truncated);
+    ctld_logs_clear(&l);
+
+    /* Refusals before anything is sent. */
+    before = fdev_count(f, VMF_CMD_LOGS);
+    assert_int_equal(ctld_vm_logs(x->c, "dev-g", "nope", 0, 0, &l, x->err,
+                                  sizeof(x->err)),
+                     CTLD_ENOTFOUND);
+    assert_non_null(strstr(x->err, "no VM nope"));
+    assert_int_equal(ctld_vm_logs(x->c, "dev-x", "app", 0, 0, &l, x->err,
+                                  sizeof(x->err)),
+                     CTLD_ENOTFOUND);
+    assert_int_equal(ctld_vm_logs(x->c, "dev-g", "app",
+                                  VMF_RESULT_DATA_MAX + 1, 0, &l, x->err,
+                                  sizeof(x->err)),
+                     CTLD_EINVAL);
+    assert_non_null(strstr(x->err, "bytes"));
+    assert_null(l.text);
+
+    /* The device's answers: no such VM after all, too old for LOGS,
+     * another error. */
+    set_logs(f, log, sizeof(log) - 1, VMF_E_NOT_FOUND, false);
+    assert_int_equal(ctld_vm_logs(x->c, "dev-g", "app", 0, 0, &l, x->err,
+                                  sizeof(x->err)),
+                     CTLD_ENOTFOUND);
+    set_logs(f, log, sizeof(log) - 1, VMF_E_UNKNOWN_COMMAND, false);
+    assert_int_equal(ctld_vm_logs(x->c, "dev-g", "app", 0, 0, &l, x->err,
+                                  sizeof(x->err)),
+                     CTLD_ESTATE);
+    assert_non_null(strstr(x->err, "does not support logs"));
+    set_logs(f, log, sizeof(log) - 1, VMF_E_RUNTIME, false);
+    assert_int_equal(ctld_vm_logs(x->c, "dev-g", "app", 0, 0, &l, x->err,
+                                  sizeof(x->err)),
+                     CTLD_ESTATE);
+    assert_non_null(strstr(x->err, "E_RUNTIME"));
+    assert_int_equal(fdev_count(f, VMF_CMD_LOGS), before + 3);
+
+    /* No answer: a timeout, and the command ends with it. */
+    set_logs(f, log, sizeof(log) - 1, VMF_OK, true);
+    assert_int_equal(ctld_vm_logs(x->c, "dev-g", "app", 0, 300, &l, x->err,
+                                  sizeof(x->err)),
+                     CTLD_ETIMEDOUT);
+    assert_true(l.command[0] != '\0');
+    assert_int_equal(cmd_state(x, l.command), CTLD_CMD_TIMED_OUT);
+    WAIT_FOR(fdev_count(f, VMF_CMD_LOGS) == before + 4);
+
+    /* Offline: refused at once. */
+    go_offline(x, f);
+    assert_int_equal(ctld_vm_logs(x->c, "dev-g", "app", 0, 0, &l, x->err,
+                                  sizeof(x->err)),
+                     CTLD_ESTATE);
+    assert_non_null(strstr(x->err, "offline"));
+}
+
 int
 main(void)
 {
@@ -1700,6 +1826,7 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_ctld_rollout_offline_device_counts_as_failure, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(test_ctld_vm_logs, setup, teardown),
     };
 
     if (getenv("VMF_TEST_VERBOSE") == NULL)

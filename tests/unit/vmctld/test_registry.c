@@ -656,7 +656,8 @@ test_registry_migrates_v2_to_v3_keeping_rows(void **state)
         "PRAGMA user_version = 2;");
 
     open_ok(f);
-    assert_int_equal(vmctld_reg_schema_version(f->reg), 3);
+    assert_int_equal(vmctld_reg_schema_version(f->reg),
+                     VMCTLD_REG_SCHEMA_VERSION);
     assert_int_equal(vmctld_reg_command_get(f->reg, "c-done", &c), 0);
     assert_int_equal(c.state, VMCTLD_REG_CMD_DONE);
     assert_string_equal(c.message, "ok");
@@ -714,7 +715,8 @@ test_registry_migrates_v2_to_v3_keeping_rows(void **state)
     assert_int_equal(vmctld_reg_rollout_get(f->reg, "r1", &ro), 0);
     vmctld_reg_rollout_clear(&ro);
     reopen(f);
-    assert_int_equal(vmctld_reg_schema_version(f->reg), 3);
+    assert_int_equal(vmctld_reg_schema_version(f->reg),
+                     VMCTLD_REG_SCHEMA_VERSION);
 }
 
 static void
@@ -897,6 +899,302 @@ test_registry_batch_is_one_transaction(void **state)
     vmctld_reg_close(other);
 }
 
+/* Schema version 3 exactly as the first three migration steps left it
+ * (the tables rebuilt by step 3 under their final names). */
+#define V3_SCHEMA                                                          \
+    "PRAGMA application_id = 1447904836;"                                  \
+    "CREATE TABLE devices (id TEXT PRIMARY KEY,"                           \
+    " online INTEGER NOT NULL DEFAULT 0,"                                  \
+    " last_seen_ms INTEGER NOT NULL DEFAULT 0,"                            \
+    " runtime_version TEXT NOT NULL DEFAULT '',"                           \
+    " ota_version TEXT NOT NULL DEFAULT '',"                               \
+    " boot_id TEXT NOT NULL DEFAULT '');"                                  \
+    "CREATE TABLE device_labels (device TEXT NOT NULL REFERENCES"          \
+    " devices(id) ON DELETE CASCADE, key TEXT NOT NULL,"                   \
+    " value TEXT NOT NULL, PRIMARY KEY (device, key));"                    \
+    "CREATE INDEX device_labels_kv ON device_labels(key, value);"          \
+    "CREATE TABLE device_vms (device TEXT NOT NULL REFERENCES"             \
+    " devices(id) ON DELETE CASCADE, name TEXT NOT NULL,"                  \
+    " version TEXT NOT NULL DEFAULT '', state TEXT NOT NULL DEFAULT '',"   \
+    " memory_bytes INTEGER NOT NULL DEFAULT 0,"                            \
+    " storage_quota INTEGER NOT NULL DEFAULT 0,"                           \
+    " restarts INTEGER NOT NULL DEFAULT 0,"                                \
+    " last_error TEXT NOT NULL DEFAULT '', PRIMARY KEY (device, name));"   \
+    "CREATE TABLE packages (sha256 TEXT PRIMARY KEY, vm TEXT NOT NULL,"    \
+    " version TEXT NOT NULL, size INTEGER NOT NULL,"                       \
+    " key_id TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,"       \
+    " path TEXT NOT NULL);"                                                \
+    "CREATE TABLE snapshots (sha256 TEXT PRIMARY KEY,"                     \
+    " device TEXT NOT NULL, vm TEXT NOT NULL, size INTEGER NOT NULL,"      \
+    " created_ms INTEGER NOT NULL, path TEXT NOT NULL);"                   \
+    "CREATE TABLE commands (id TEXT PRIMARY KEY, device TEXT NOT NULL,"    \
+    " kind TEXT NOT NULL, vm TEXT NOT NULL DEFAULT '', body BLOB,"         \
+    " state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'accepted',"  \
+    " 'done', 'expired', 'timed_out', 'cancelled')),"                      \
+    " code INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',"  \
+    " created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"           \
+    " updated_ms INTEGER NOT NULL, version TEXT NOT NULL DEFAULT '',"      \
+    " package TEXT NOT NULL DEFAULT '', snapshot TEXT NOT NULL DEFAULT '',"\
+    " rollout TEXT NOT NULL DEFAULT '', percent INTEGER NOT NULL"          \
+    " DEFAULT 0, timeout_s INTEGER NOT NULL DEFAULT 0,"                    \
+    " deadline_ms INTEGER NOT NULL DEFAULT 0);"                            \
+    "CREATE INDEX commands_device ON commands(device, created_ms);"        \
+    "CREATE INDEX commands_created ON commands(created_ms);"               \
+    "CREATE TABLE rollouts (id TEXT PRIMARY KEY, vm TEXT NOT NULL,"        \
+    " package_sha TEXT NOT NULL, version TEXT NOT NULL DEFAULT '',"        \
+    " target TEXT NOT NULL, params TEXT NOT NULL DEFAULT '{}',"            \
+    " state TEXT NOT NULL, created_ms INTEGER NOT NULL,"                   \
+    " updated_ms INTEGER NOT NULL,"                                        \
+    " health_window_ms INTEGER NOT NULL DEFAULT 0,"                        \
+    " device_timeout_s INTEGER NOT NULL DEFAULT 0, blob BLOB);"            \
+    "CREATE TABLE rollout_devices (rollout TEXT NOT NULL REFERENCES"       \
+    " rollouts(id) ON DELETE CASCADE, device TEXT NOT NULL,"               \
+    " batch INTEGER NOT NULL, state TEXT NOT NULL,"                        \
+    " code INTEGER NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '',"  \
+    " updated_ms INTEGER NOT NULL, command TEXT NOT NULL DEFAULT '',"      \
+    " PRIMARY KEY (rollout, device));"
+
+static void
+test_registry_migrates_v3_to_v4_keeping_rows(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_vm_t v[] = { { .name = "sensor", .version = "2.0.0",
+                              .state = "running", .priority = 3,
+                              .cpu_ms = 5000000000ull,
+                              .uptime_ms = 7000000000ull } };
+    vmctld_reg_device_t d, got;
+    vmctld_reg_command_t c;
+    vmctld_reg_fleet_t fl;
+
+    raw(f, V3_SCHEMA
+        "INSERT INTO devices VALUES ('dev-1', 1, 42, '0.9.0', '0.9.1',"
+        " 'b1');"
+        "INSERT INTO device_vms VALUES ('dev-1', 'sensor', '1.0.0',"
+        " 'running', 65536, 4096, 2, '');"
+        "INSERT INTO device_vms VALUES ('dev-1', 'logger', '0.1.0',"
+        " 'failed', 0, 0, 5, 'trap: unreachable');"
+        "INSERT INTO commands (id, device, kind, vm, state, created_ms,"
+        " expires_ms, updated_ms) VALUES ('c-1', 'dev-1', 'start',"
+        " 'sensor', 'accepted', 1, 2, 3);"
+        "PRAGMA user_version = 3;");
+
+    open_ok(f);
+    assert_int_equal(vmctld_reg_schema_version(f->reg), 4);
+    /* The VM rows are kept, with the new columns at 0. */
+    assert_int_equal(vmctld_reg_device_get(f->reg, "dev-1", &got), 0);
+    assert_int_equal(got.n_vms, 2);
+    assert_string_equal(got.vms[0].name, "logger"); /* by name */
+    assert_string_equal(got.vms[0].last_error, "trap: unreachable");
+    assert_int_equal(got.vms[1].memory_bytes, 65536);
+    assert_int_equal(got.vms[1].restarts, 2);
+    assert_int_equal(got.vms[1].priority, 0);
+    assert_true(got.vms[1].cpu_ms == 0 && got.vms[1].uptime_ms == 0);
+    vmctld_reg_device_clear(&got);
+    assert_int_equal(vmctld_reg_command_get(f->reg, "c-1", &c), 0);
+    assert_int_equal(c.state, VMCTLD_REG_CMD_ACCEPTED);
+    vmctld_reg_command_clear(&c);
+    /* The summary's partial index finds the failing VM. */
+    assert_int_equal(vmctld_reg_fleet_summary(f->reg, 10, &fl), 0);
+    assert_int_equal(fl.n_failing, 1);
+    assert_string_equal(fl.failing[0].vm, "logger");
+    assert_int_equal(fl.failing[0].restarts, 5);
+    vmctld_reg_fleet_clear(&fl);
+
+    /* The new columns take 64-bit values and survive a reopen. */
+    device_init(&d, "dev-1", NULL, 0, v, 1);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    reopen(f);
+    assert_int_equal(vmctld_reg_schema_version(f->reg), 4);
+    assert_int_equal(vmctld_reg_device_get(f->reg, "dev-1", &got), 0);
+    assert_int_equal(got.n_vms, 1);
+    assert_int_equal(got.vms[0].priority, 3);
+    assert_true(got.vms[0].cpu_ms == 5000000000ull);
+    assert_true(got.vms[0].uptime_ms == 7000000000ull);
+    vmctld_reg_device_clear(&got);
+}
+
+/* n devices "d-00".."d-NN": even ones online with label site=a, odd ones
+ * offline with site=b; last_seen_ms falls as the number grows. */
+static void
+add_devices(fixture_t *f, int n)
+{
+    vmctld_reg_label_t la[] = { { "site", "a" }, { "hw", "r1" } };
+    vmctld_reg_label_t lb[] = { { "site", "b" } };
+    vmctld_reg_vm_t v[] = { { .name = "sensor", .version = "1.0.0",
+                              .state = "running" } };
+    vmctld_reg_device_t d;
+    char id[16];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "d-%02d", i);
+        if (i % 2 == 0)
+            device_init(&d, id, la, 2, v, 1);
+        else
+            device_init(&d, id, lb, 1, v, 1);
+        d.online = i % 2 == 0;
+        d.last_seen_ms = 100000 - i * 10;
+        assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    }
+}
+
+static void
+test_registry_v4_device_query_pages_and_filters(void **state)
+{
+    fixture_t *f = *state;
+    const char *site_a[] = { "site=a", "hw=r1" }, *bad[] = { "nokey" };
+    vmctld_reg_device_query_t q;
+    vmctld_reg_device_t *l, d;
+    vmctld_reg_vm_t v[] = { { .name = "x" } };
+    size_t n, total;
+
+    open_ok(f);
+    add_devices(f, 25);
+    /* A page, and the count of all. */
+    memset(&q, 0, sizeof(q));
+    q.online = VMCTLD_REG_ONLINE_ANY;
+    q.limit = 10;
+    q.offset = 20;
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, &total), 0);
+    assert_int_equal(total, 25);
+    assert_int_equal(n, 5);
+    assert_string_equal(l[0].id, "d-20");
+    assert_string_equal(l[4].id, "d-24");
+    assert_int_equal(l[0].n_vms, 1);   /* children come with a page */
+    assert_int_equal(l[0].n_labels, 2);
+    vmctld_reg_devices_free(l, n);
+    /* Past the end: nothing, but still the total. */
+    q.offset = 25;
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, &total), 0);
+    assert_int_equal(n, 0);
+    assert_null(l);
+    assert_int_equal(total, 25);
+    /* Most recently seen first; limit 0 is all. */
+    q.offset = 0;
+    q.limit = 0;
+    q.sort = VMCTLD_REG_SORT_SEEN;
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, NULL), 0);
+    assert_int_equal(n, 25);
+    assert_string_equal(l[0].id, "d-24"); /* seen longest ago */
+    vmctld_reg_devices_free(l, n);
+    q.sort = VMCTLD_REG_SORT_ID_DESC;
+    q.limit = 1;
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, NULL), 0);
+    assert_string_equal(l[0].id, "d-24");
+    vmctld_reg_devices_free(l, n);
+    q.sort = VMCTLD_REG_SORT_SEEN_DESC;
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, NULL), 0);
+    assert_string_equal(l[0].id, "d-00");
+    vmctld_reg_devices_free(l, n);
+    /* Filters AND-ed: two labels, online, and a search. */
+    memset(&q, 0, sizeof(q));
+    q.labels = site_a;
+    q.nlabels = 2;
+    q.online = VMCTLD_REG_ONLINE_ONLY;
+    q.q = "D-1"; /* ASCII case does not matter */
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, &total), 0);
+    assert_int_equal(total, 5); /* d-10, d-12, .. d-18 */
+    assert_int_equal(n, 5);
+    assert_string_equal(l[0].id, "d-10");
+    assert_string_equal(l[4].id, "d-18");
+    vmctld_reg_devices_free(l, n);
+    q.online = VMCTLD_REG_OFFLINE_ONLY;
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, &total), 0);
+    assert_int_equal(total, 0);
+    /* LIKE's wildcards are plain characters in q. */
+    device_init(&d, "x_y", NULL, 0, v, 1);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    device_init(&d, "xzy", NULL, 0, v, 1);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    memset(&q, 0, sizeof(q));
+    q.online = VMCTLD_REG_ONLINE_ANY;
+    q.q = "x_";
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, &total), 0);
+    assert_int_equal(total, 1);
+    assert_string_equal(l[0].id, "x_y");
+    vmctld_reg_devices_free(l, n);
+    q.q = "%";
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, &total), 0);
+    assert_int_equal(total, 0);
+    /* Bad input: a label without '=', an unknown sort. */
+    q.q = NULL;
+    q.labels = bad;
+    q.nlabels = 1;
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, &total),
+                     VMCTLD_REG_EINVAL);
+    q.nlabels = 0;
+    q.sort = (vmctld_reg_dev_sort_t)9;
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, &total),
+                     VMCTLD_REG_EINVAL);
+    q.sort = VMCTLD_REG_SORT_ID;
+    q.online = (vmctld_reg_online_t)7;
+    assert_int_equal(vmctld_reg_device_query(f->reg, &q, &l, &n, &total),
+                     VMCTLD_REG_EINVAL);
+}
+
+static void
+test_registry_v4_fleet_summary_counts(void **state)
+{
+    fixture_t *f = *state;
+    vmctld_reg_vm_t v1[] = {
+        { .name = "logger", .version = "0.1.0", .state = "running" },
+        { .name = "sensor", .version = "1.0.0", .state = "failed",
+          .restarts = 4 },
+    };
+    vmctld_reg_vm_t v2[] = {
+        { .name = "sensor", .version = "1.0.0", .state = "running",
+          .last_error = "watchdog" },
+    };
+    vmctld_reg_vm_t v3[] = {
+        { .name = "sensor", .version = "2.0.0", .state = "running" },
+    };
+    vmctld_reg_device_t d;
+    vmctld_reg_fleet_t fl;
+
+    open_ok(f);
+    assert_int_equal(vmctld_reg_fleet_summary(f->reg, 100, &fl), 0);
+    assert_int_equal(fl.devices, 0);
+    assert_int_equal(fl.n_vms, 0);
+    vmctld_reg_fleet_clear(&fl);
+    device_init(&d, "dev-1", NULL, 0, v1, 2);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    device_init(&d, "dev-2", NULL, 0, v2, 1);
+    d.online = false;
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+    device_init(&d, "dev-3", NULL, 0, v3, 1);
+    assert_int_equal(vmctld_reg_device_upsert(f->reg, &d), 0);
+
+    assert_int_equal(vmctld_reg_fleet_summary(f->reg, 100, &fl), 0);
+    assert_int_equal(fl.devices, 3);
+    assert_int_equal(fl.online, 2);
+    assert_int_equal(fl.n_vms, 3);
+    assert_string_equal(fl.vms[0].name, "logger");
+    assert_int_equal(fl.vms[0].devices, 1);
+    assert_int_equal(fl.vms[0].running, 1);
+    assert_int_equal(fl.vms[0].failing, 0);
+    assert_string_equal(fl.vms[1].name, "sensor");
+    assert_string_equal(fl.vms[1].version, "1.0.0");
+    assert_int_equal(fl.vms[1].devices, 2);
+    assert_int_equal(fl.vms[1].running, 1);
+    assert_int_equal(fl.vms[1].failing, 2);
+    assert_string_equal(fl.vms[2].version, "2.0.0");
+    assert_int_equal(fl.vms[2].failing, 0);
+    assert_int_equal(fl.n_failing, 2);
+    assert_string_equal(fl.failing[0].device, "dev-1");
+    assert_string_equal(fl.failing[0].state, "failed");
+    assert_int_equal(fl.failing[0].restarts, 4);
+    assert_string_equal(fl.failing[1].device, "dev-2");
+    assert_string_equal(fl.failing[1].last_error, "watchdog");
+    vmctld_reg_fleet_clear(&fl);
+    assert_null(fl.vms);
+    /* The failing list is capped; the counts are not. */
+    assert_int_equal(vmctld_reg_fleet_summary(f->reg, 1, &fl), 0);
+    assert_int_equal(fl.n_failing, 1);
+    assert_int_equal(fl.vms[1].failing, 2);
+    vmctld_reg_fleet_clear(&fl);
+    vmctld_reg_fleet_clear(NULL);
+}
+
 int
 main(void)
 {
@@ -934,6 +1232,13 @@ main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_batch_is_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_migrates_v3_to_v4_keeping_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_v4_device_query_pages_and_filters, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_v4_fleet_summary_counts, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

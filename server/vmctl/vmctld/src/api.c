@@ -41,6 +41,7 @@
 #define DEV_TIMEOUT_MAX_S 2592000u /* 30 days */
 #define COUNT_MAX 1000000u       /* canary, batch, max_failures */
 #define LIST_LIMIT_MAX 1000u
+#define OFFSET_MAX 100000000u    /* devices?offset= */
 
 typedef enum body_kind {
     BODY_NONE = 0, /* no body accepted */
@@ -57,6 +58,7 @@ typedef struct call {
     char pathbuf[512];  /* where p[] point */
     cJSON *doc;
     const char *who;
+    vmctld_role_t role; /* the token's role, for GET /info */
 } call_t;
 
 typedef void (*route_fn)(const call_t *call, vmctld_http_resp_t *resp);
@@ -93,10 +95,16 @@ error_resp(vmctld_http_resp_t *resp, int status, const char *code,
     char msg[512];
     cJSON *o, *e;
     va_list ap;
+    size_t i;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Messages quote request bytes (paths, keys), cut at a byte count:
+     * keep them plain ASCII so that the body is always valid UTF-8. */
+    for (i = 0; msg[i] != '\0'; i++)
+        if ((unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] >= 0x7f)
+            msg[i] = '?';
     free(resp->body);
     resp->body = NULL;
     resp->len = 0;
@@ -169,6 +177,9 @@ core_error(vmctld_http_resp_t *resp, int rc, const char *what,
         break;
     case CTLD_ETOOBIG:
         error_resp(resp, 413, "E_TOO_LARGE", "%s: %s", what, msg);
+        break;
+    case CTLD_ETIMEDOUT:
+        error_resp(resp, 504, "E_TIMEOUT", "%s: %s", what, msg);
         break;
     default:
         error_resp(resp, 500, "E_INTERNAL", "%s: %s", what, msg);
@@ -514,17 +525,64 @@ h_info(const call_t *call, vmctld_http_resp_t *resp)
         return;
     }
     api__json_info(o, &info);
+    /* The caller's own role, so that a client (the dashboard) can hide
+     * what the token may not do. */
+    cJSON_AddStringToObject(o, "role", call->role == VMCTLD_ROLE_OPERATOR
+                                           ? "operator"
+                                           : "viewer");
     json_resp(resp, 200, o);
 }
 
+/*
+ * The sort of GET devices: "id", "-id", "last_seen", "-last_seen".
+ * Return: 0, or -1 with a 400.
+ */
+static int
+arg_sort(const vmctld_http_req_t *req, vmctld_reg_dev_sort_t *out,
+         vmctld_http_resp_t *resp)
+{
+    static const struct {
+        const char *name;
+        vmctld_reg_dev_sort_t sort;
+    } sorts[] = {
+        { "id", VMCTLD_REG_SORT_ID },
+        { "-id", VMCTLD_REG_SORT_ID_DESC },
+        { "last_seen", VMCTLD_REG_SORT_SEEN },
+        { "-last_seen", VMCTLD_REG_SORT_SEEN_DESC },
+    };
+    const char *v = arg(req, "sort");
+    size_t i;
+
+    *out = VMCTLD_REG_SORT_ID;
+    if (v == NULL)
+        return 0;
+    for (i = 0; i < sizeof(sorts) / sizeof(sorts[0]); i++)
+        if (strcmp(v, sorts[i].name) == 0) {
+            *out = sorts[i].sort;
+            return 0;
+        }
+    error_resp(resp, 400, "E_INVALID",
+               "sort: expected id, -id, last_seen or -last_seen");
+    return -1;
+}
+
+/*
+ * GET devices: filters (label, online, q), an order and a page; "total"
+ * counts every match, so that a client pages through ten thousand
+ * devices without fetching them all.
+ */
 static void
 h_devices(const call_t *call, vmctld_http_resp_t *resp)
 {
-    static const char *const allowed[] = { "label", "online", NULL };
+    static const char *const allowed[] = { "label",  "online", "q",
+                                           "sort",   "limit",  "offset",
+                                           NULL };
     const vmctld_http_req_t *req = call->req;
     const char *labels[LABELS_MAX], *v, *eq;
+    vmctld_reg_device_query_t dq;
     vmctld_reg_device_t *devs = NULL;
-    size_t i, n = 0, nl = 0;
+    size_t i, n = 0, nl = 0, total = 0;
+    uint32_t limit = 0, offset = 0;
     cJSON *o, *arr, *d;
     int online = -1, rc;
     char key[VMF_LABEL_MAX + 1];
@@ -568,13 +626,32 @@ h_devices(const call_t *call, vmctld_http_resp_t *resp)
             return;
         }
     }
-    rc = ctld_devices_list(call->api->core, labels, nl, online, &devs, &n);
+    if ((v = arg(req, "q")) != NULL && strlen(v) >= VMF_ID_MAX) {
+        error_resp(resp, 400, "E_INVALID", "q: at most %d characters",
+                   VMF_ID_MAX - 1);
+        return;
+    }
+    memset(&dq, 0, sizeof(dq));
+    if (arg_sort(req, &dq.sort, resp) != 0 ||
+        arg_uint(req, "limit", 1, LIST_LIMIT_MAX, &limit, resp) != 0 ||
+        arg_uint(req, "offset", 0, OFFSET_MAX, &offset, resp) != 0)
+        return;
+    dq.labels = labels;
+    dq.nlabels = nl;
+    dq.online = online < 0    ? VMCTLD_REG_ONLINE_ANY
+                : online > 0 ? VMCTLD_REG_ONLINE_ONLY
+                             : VMCTLD_REG_OFFLINE_ONLY;
+    dq.q = v;
+    dq.limit = limit;
+    dq.offset = offset;
+    rc = ctld_devices_query(call->api->core, &dq, &devs, &n, &total);
     if (rc != 0) {
         core_error(resp, rc, "devices", NULL);
         return;
     }
     if ((o = cJSON_CreateObject()) == NULL ||
-        (arr = cJSON_AddArrayToObject(o, "devices")) == NULL)
+        (arr = cJSON_AddArrayToObject(o, "devices")) == NULL ||
+        cJSON_AddNumberToObject(o, "total", (double)total) == NULL)
         goto oom;
     for (i = 0; i < n; i++) {
         if ((d = cJSON_CreateObject()) == NULL)
@@ -638,6 +715,77 @@ static void
 h_device(const call_t *call, vmctld_http_resp_t *resp)
 {
     device_get(call, resp, false);
+}
+
+/* GET fleet: the overview page's numbers, from SQL aggregates. */
+static void
+h_fleet(const call_t *call, vmctld_http_resp_t *resp)
+{
+    static const char *const none[] = { NULL };
+    ctld_fleet_t f;
+    cJSON *o;
+    int rc;
+
+    if (check_args(call->req, none, NULL, resp) != 0)
+        return;
+    if ((rc = ctld_fleet_summary(call->api->core, &f)) != 0) {
+        core_error(resp, rc, "fleet", NULL);
+        return;
+    }
+    if ((o = cJSON_CreateObject()) == NULL) {
+        ctld_fleet_clear(&f);
+        oom_resp(resp);
+        return;
+    }
+    api__json_fleet(o, &f);
+    ctld_fleet_clear(&f);
+    json_resp(resp, 200, o);
+}
+
+/*
+ * GET devices/{dev}/vms/{vm}/logs[?bytes=N]: asks the device now and
+ * waits for it (at most CTLD_LOGS_TIMEOUT_MS; a stop ends the wait).
+ */
+static void
+h_vm_logs(const call_t *call, vmctld_http_resp_t *resp)
+{
+    static const char *const allowed[] = { "bytes", NULL };
+    const char *dev = call->p[0], *vm = call->p[1];
+    ctld_logs_t logs;
+    uint32_t bytes = 0;
+    char err[256] = "", what[200];
+    cJSON *o;
+    int rc;
+
+    if (check_args(call->req, allowed, NULL, resp) != 0 ||
+        check_device(dev, resp) != 0 || check_vm("vm", vm, resp) != 0 ||
+        arg_uint(call->req, "bytes", 1, VMF_RESULT_DATA_MAX, &bytes,
+                 resp) != 0)
+        return;
+    if (strcmp(call->req->method, "HEAD") == 0) {
+        resp->status = 200; /* no need to bother the device */
+        resp->type = "application/json";
+        return;
+    }
+    rc = ctld_vm_logs(call->api->core, dev, vm, bytes, 0, &logs, err,
+                      sizeof(err));
+    if (rc != 0) {
+        snprintf(what, sizeof(what), "logs of %s on device %s", vm, dev);
+        core_error(resp, rc, what, err);
+        return;
+    }
+    if ((o = cJSON_CreateObject()) == NULL ||
+        cJSON_AddStringToObject(o, "device", dev) == NULL ||
+        cJSON_AddStringToObject(o, "vm", vm) == NULL ||
+        cJSON_AddStringToObject(o, "text", logs.text) == NULL ||
+        cJSON_AddBoolToObject(o, "truncated", logs.truncated) == NULL) {
+        cJSON_Delete(o);
+        ctld_logs_clear(&logs);
+        oom_resp(resp);
+        return;
+    }
+    ctld_logs_clear(&logs);
+    json_resp(resp, 200, o);
 }
 
 static void
@@ -1390,6 +1538,8 @@ static const route_t routes[] = {
     { "GET", "devices", BODY_NONE, h_devices },
     { "GET", "devices/*", BODY_NONE, h_device },
     { "GET", "devices/*/vms", BODY_NONE, h_device_vms },
+    { "GET", "devices/*/vms/*/logs", BODY_NONE, h_vm_logs },
+    { "GET", "fleet", BODY_NONE, h_fleet },
     { "POST", "devices/*/vms", BODY_JSON, h_vm_create },
     { "DELETE", "devices/*/vms/*", BODY_JSON, h_vm_destroy },
     { "POST", "devices/*/vms/*/start", BODY_JSON, h_vm_action },
@@ -1632,7 +1782,8 @@ serve_static(vmctld_api_t *api, const char *path, vmctld_http_resp_t *resp)
         return;
     }
     if ((rc = vmctld_http_resp_file(resp, full)) != 0) {
-        if (rc == ENOENT || rc == EISDIR || rc == ENOTDIR || rc == EINVAL)
+        if (rc == ENOENT || rc == EISDIR || rc == ENOTDIR || rc == EINVAL ||
+            rc == ENAMETOOLONG || rc == ELOOP)
             error_resp(resp, 404, "E_NOT_FOUND", "%.200s: no such file",
                        path);
         else
@@ -1828,6 +1979,7 @@ on_body(vmctld_api_t *api, vmctld_http_req_t *req, vmctld_http_resp_t *resp)
     call.api = api;
     call.req = req;
     call.who = pc->who;
+    call.role = pc->role;
     if (rt->body == BODY_JSON && req->body_len > 0) {
         call.doc = cJSON_ParseWithLengthOpts((const char *)req->body,
                                              req->body_len, &end, false);

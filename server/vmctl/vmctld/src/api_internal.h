@@ -52,6 +52,8 @@ struct vmctld_api {
 /* Each adds the record's fields to `o` (an object); NULL-safe on o. */
 void api__json_device(cJSON *o, const vmctld_reg_device_t *d);
 void api__json_vm(cJSON *o, const vmctld_reg_vm_t *vm);
+/* GET /api/v1/fleet (docs/api.md). */
+void api__json_fleet(cJSON *o, const ctld_fleet_t *f);
 void api__json_command(cJSON *o, const ctld_command_t *c);
 void api__json_package(cJSON *o, const vmctld_reg_package_t *p);
 void api__json_snapshot(cJSON *o, const vmctld_reg_snapshot_t *s);

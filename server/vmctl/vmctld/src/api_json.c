@@ -54,8 +54,11 @@ api__json_vm(cJSON *o, const vmctld_reg_vm_t *vm)
     cJSON_AddStringToObject(o, "name", vm->name);
     cJSON_AddStringToObject(o, "version", vm->version);
     cJSON_AddStringToObject(o, "state", vm->state);
+    cJSON_AddNumberToObject(o, "priority", (double)vm->priority);
     cJSON_AddNumberToObject(o, "memory_bytes", (double)vm->memory_bytes);
     cJSON_AddNumberToObject(o, "storage_quota", (double)vm->storage_quota);
+    cJSON_AddNumberToObject(o, "cpu_ms", (double)vm->cpu_ms);
+    cJSON_AddNumberToObject(o, "uptime_ms", (double)vm->uptime_ms);
     cJSON_AddNumberToObject(o, "restarts", (double)vm->restarts);
     cJSON_AddStringToObject(o, "last_error", vm->last_error);
 }
@@ -83,6 +86,46 @@ api__json_device(cJSON *o, const vmctld_reg_device_t *d)
         api__json_vm(vm, &d->vms[i]);
         cJSON_AddItemToArray(vms, vm);
     }
+}
+
+void
+api__json_fleet(cJSON *o, const ctld_fleet_t *f)
+{
+    const vmctld_reg_fleet_t *r = &f->reg;
+    cJSON *devs, *arr, *e;
+    size_t i;
+
+    if ((devs = cJSON_AddObjectToObject(o, "devices")) != NULL) {
+        cJSON_AddNumberToObject(devs, "total", (double)r->devices);
+        cJSON_AddNumberToObject(devs, "online", (double)r->online);
+        cJSON_AddNumberToObject(devs, "offline",
+                                (double)(r->devices - r->online));
+    }
+    arr = cJSON_AddArrayToObject(o, "vms");
+    for (i = 0; arr != NULL && i < r->n_vms; i++) {
+        if ((e = cJSON_CreateObject()) == NULL)
+            break;
+        cJSON_AddStringToObject(e, "name", r->vms[i].name);
+        cJSON_AddStringToObject(e, "version", r->vms[i].version);
+        cJSON_AddNumberToObject(e, "devices", (double)r->vms[i].devices);
+        cJSON_AddNumberToObject(e, "running", (double)r->vms[i].running);
+        cJSON_AddNumberToObject(e, "failing", (double)r->vms[i].failing);
+        cJSON_AddItemToArray(arr, e);
+    }
+    arr = cJSON_AddArrayToObject(o, "failing");
+    for (i = 0; arr != NULL && i < r->n_failing; i++) {
+        if ((e = cJSON_CreateObject()) == NULL)
+            break;
+        cJSON_AddStringToObject(e, "device", r->failing[i].device);
+        cJSON_AddStringToObject(e, "vm", r->failing[i].vm);
+        cJSON_AddStringToObject(e, "state", r->failing[i].state);
+        cJSON_AddStringToObject(e, "last_error", r->failing[i].last_error);
+        cJSON_AddNumberToObject(e, "restarts",
+                                (double)r->failing[i].restarts);
+        cJSON_AddItemToArray(arr, e);
+    }
+    cJSON_AddNumberToObject(o, "rollouts_active",
+                            (double)f->rollouts_active);
 }
 
 void

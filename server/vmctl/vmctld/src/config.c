@@ -1157,7 +1157,9 @@ path_line(const char *text, const char *want)
             break;
         case '}':
         case ']':
-            depth--;
+            /* Never below the top level, whatever the text says. */
+            if (depth > 0)
+                depth--;
             p++;
             break;
         case ',':
@@ -1198,6 +1200,11 @@ path_line(const char *text, const char *want)
             break;
         }
         default:
+            /* cJSON skips every byte below 0x20 as white space. */
+            if ((unsigned char)c < 0x20) {
+                p++;
+                break;
+            }
             /* A number, true, false or null. */
             if (elem && path_is(st, depth, want))
                 return line;

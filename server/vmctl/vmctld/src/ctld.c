@@ -448,6 +448,7 @@ on_msg(void *arg, const vmf_mqtt_msg_t *m)
             pthread_mutex_lock(&c->lock);
             ctld__cmd_on_result(c, dev, &u.result, ctld__now_ms());
             pthread_mutex_unlock(&c->lock);
+            vmf_result_free(&u.result); /* a LOGS answer's text */
         }
     } else if (strcmp(leaf, "event") == 0) {
         if ((rc = vmf_event_decode(m->payload, m->len, &u.event)) == 0) {

@@ -36,7 +36,8 @@
     X(CTLD_EPACKAGE, -7, "package rejected")                             \
     X(CTLD_EIO, -8, "i/o error")                                         \
     X(CTLD_EDB, -9, "database error")                                    \
-    X(CTLD_ETOOBIG, -10, "too large")
+    X(CTLD_ETOOBIG, -10, "too large")                                    \
+    X(CTLD_ETIMEDOUT, -11, "the device did not answer in time")
 
 enum {
 #define CTLD_ERR_ENUM(name, val, text) name = (val),
@@ -126,6 +127,67 @@ int ctld_devices_list(ctld_t *c, const char *const *labels, size_t nlabels,
                       int online, vmctld_reg_device_t **out, size_t *n);
 /** @param out caller owns; vmctld_reg_device_clear(). @return ENOTFOUND */
 int ctld_device_get(ctld_t *c, const char *id, vmctld_reg_device_t *out);
+
+/**
+ * One page of devices (the API's list with q, sort, limit and offset),
+ * read on the API's registry connection; last_seen_ms as fresh as the
+ * core knows it (a last_seen sort uses the stored one, which may lag by
+ * up to 5 s).  Any thread.
+ * @param q borrowed for the call; labels are "key=value".
+ * @param out caller owns; vmctld_reg_devices_free().
+ * @param total all the matches, ignoring limit and offset (may be NULL).
+ * @return 0, EINVAL (a bad label, q or sort), EDB.
+ */
+int ctld_devices_query(ctld_t *c, const vmctld_reg_device_query_t *q,
+                       vmctld_reg_device_t **out, size_t *n, size_t *total);
+
+#define CTLD_FLEET_FAILING_MAX 100 /* failing VMs listed in a summary */
+
+typedef struct ctld_fleet {
+    vmctld_reg_fleet_t reg;        /* counts, versions, failing VMs */
+    size_t rollouts_active;        /* pending, running or paused */
+} ctld_fleet_t;
+
+/**
+ * The fleet at a glance (GET /api/v1/fleet), from SQL aggregates on the
+ * API's registry connection.  Any thread.
+ * @param out filled on success; release with ctld_fleet_clear().
+ * @return 0 or EDB.
+ */
+int ctld_fleet_summary(ctld_t *c, ctld_fleet_t *out);
+/** Free what a summary owns; NULL-safe. */
+void ctld_fleet_clear(ctld_fleet_t *f);
+
+/* ---- VM logs ----------------------------------------------------------- */
+
+#define CTLD_LOGS_TIMEOUT_MS 10000 /* a device's answer to LOGS, at most */
+
+typedef struct ctld_logs {
+    char command[CTLD_ID_MAX];     /* the LOGS command (in the registry) */
+    char *text;                    /* owned: the tail as valid UTF-8 (bytes
+                                      that are not are U+FFFD), NUL-ended */
+    size_t len;                    /* strlen(text) */
+    bool truncated;                /* older bytes were left out */
+} ctld_logs_t;
+
+/**
+ * Ask an online device for the tail of a VM's log (a LOGS command, docs/
+ * protocol.md) and wait for its answer, without the core lock.  The text
+ * is handed over here only; the command's row keeps its usual fields.
+ * Any thread but the core's own (it blocks up to timeout_ms).
+ * @param bytes 1..VMF_RESULT_DATA_MAX; 0: VMF_LOG_BYTES_DEFAULT.
+ * @param timeout_ms 0: CTLD_LOGS_TIMEOUT_MS.
+ * @param out filled on success; release with ctld_logs_clear().
+ * @return 0; EINVAL (err names the field); ENOTFOUND (no such device, or
+ *         the device has no such VM); ESTATE (the device is offline,
+ *         too old for LOGS, or answered with another error: err says
+ *         which); ETIMEDOUT (no answer in time).
+ */
+int ctld_vm_logs(ctld_t *c, const char *device, const char *vm,
+                 uint32_t bytes, uint32_t timeout_ms, ctld_logs_t *out,
+                 char *err, size_t errlen);
+/** Free what `l` owns; NULL-safe. */
+void ctld_logs_clear(ctld_logs_t *l);
 
 /* ---- commands ---------------------------------------------------------- */
 

@@ -471,6 +471,7 @@ ctld__cmd_create(ctld_t *c, const ctld__cmd_new_t *n, int64_t now,
     ctld__copy(m.device, sizeof(m.device), n->dev->id);
     ctld__copy(m.vm, sizeof(m.vm), k->r.vm);
     m.health_window_ms = n->health_window_ms;
+    m.log_bytes = n->log_bytes;
     m.issued_ms = (uint64_t)now;
     if (n->pkg != NULL) {
         sha = n->pkg->sha256;
@@ -625,6 +626,8 @@ ctld__cmd_on_result(ctld_t *c, const char *dev, const vmf_result_t *r,
         return;
     }
     ctld__copy(k->r.version, sizeof(k->r.version), r->version);
+    if (k->r.kind == VMF_CMD_LOGS)
+        ctld__logs_on_result(c, k, r);
     ctld__cmd_finish(c, k,
                      r->code == VMF_OK ? CTLD_CMD_SUCCEEDED : CTLD_CMD_FAILED,
                      (int32_t)r->code, r->message, now);
@@ -1040,6 +1043,9 @@ check_req(ctld_t *c, const ctld_cmd_req_t *req, ctld__dev_t **dev,
     case VMF_CMD_UPDATE:
         return ctld__err(err, errlen, CTLD_EINVAL,
                          "kind: an update is made by a rollout");
+    case VMF_CMD_LOGS:
+        return ctld__err(err, errlen, CTLD_EINVAL,
+                         "kind: logs are read with ctld_vm_logs()");
     case VMF_CMD_CANCEL:
         return ctld__err(err, errlen, CTLD_EINVAL,
                          "kind: cancel a command by its id instead");

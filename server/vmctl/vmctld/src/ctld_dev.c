@@ -151,6 +151,9 @@ to_reg(const char *id, const vmf_state_t *st, int64_t now,
         vms[i].storage_quota = v->storage_quota;
         vms[i].restarts = v->restarts;
         ctld__copy(vms[i].last_error, sizeof(vms[i].last_error), v->last_error);
+        vms[i].priority = v->priority;
+        vms[i].cpu_ms = v->cpu_ms;
+        vms[i].uptime_ms = v->uptime_ms;
     }
     d->vms = vms;
     d->n_vms = i;
@@ -353,4 +356,64 @@ ctld_device_get(ctld_t *c, const char *id, vmctld_reg_device_t *out)
     overlay(c, out);
     pthread_mutex_unlock(&c->lock);
     return 0;
+}
+
+int
+ctld_devices_query(ctld_t *c, const vmctld_reg_device_query_t *q,
+                   vmctld_reg_device_t **out, size_t *n, size_t *total)
+{
+    vmctld_reg_t *reg;
+    size_t i;
+    int rc;
+
+    if (c == NULL || q == NULL || out == NULL || n == NULL ||
+        (q->nlabels > 0 && q->labels == NULL))
+        return CTLD_EINVAL;
+    for (i = 0; i < q->nlabels; i++)
+        if (!label_ok(q->labels[i]))
+            return CTLD_EINVAL;
+    if (q->q != NULL && strlen(q->q) >= VMCTLD_REG_ID_MAX)
+        return CTLD_EINVAL;
+    reg = ctld__rd_lock(c);
+    if ((rc = vmctld_reg_device_query(reg, q, out, n, total)) != 0)
+        rc = ctld__reg_err(reg, rc, NULL, 0, "listing devices");
+    ctld__rd_unlock(c);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&c->lock);
+    for (i = 0; i < *n; i++)
+        overlay(c, &(*out)[i]);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+int
+ctld_fleet_summary(ctld_t *c, ctld_fleet_t *out)
+{
+    vmctld_reg_t *reg;
+    int rc;
+
+    if (c == NULL || out == NULL)
+        return CTLD_EINVAL;
+    memset(out, 0, sizeof(*out));
+    reg = ctld__rd_lock(c);
+    if ((rc = vmctld_reg_fleet_summary(reg, CTLD_FLEET_FAILING_MAX,
+                                       &out->reg)) != 0)
+        rc = ctld__reg_err(reg, rc, NULL, 0, "summing up the fleet");
+    ctld__rd_unlock(c);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&c->lock);
+    out->rollouts_active = ctld__ros_active(c);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+void
+ctld_fleet_clear(ctld_fleet_t *f)
+{
+    if (f == NULL)
+        return;
+    vmctld_reg_fleet_clear(&f->reg);
+    f->rollouts_active = 0;
 }

@@ -139,6 +139,18 @@ typedef struct ctld__ro {
     struct ctld__ro *next;
 } ctld__ro_t;
 
+/* Someone waiting in ctld_vm_logs() for a LOGS answer (ctld_logs.c). */
+typedef struct ctld__logw {
+    char cmd[CTLD_ID_MAX];     /* the LOGS command */
+    bool done;                 /* its final result came */
+    bool nomem;                /* ... but its text could not be kept */
+    int32_t code;
+    char message[VMF_TEXT_MAX];
+    uint8_t *data;             /* the result's data, copied; owned */
+    size_t len;
+    struct ctld__logw *next;
+} ctld__logw_t;
+
 /* A package or snapshot held in memory to serve chunks. */
 typedef struct ctld__blob {
     char xfer_id[VMF_ID_MAX];
@@ -180,6 +192,8 @@ struct ctld {
 
     int64_t started_ms;
     int64_t last_touch_ms;
+
+    ctld__logw_t *logws;       /* waiters of ctld_vm_logs() */
 };
 
 typedef struct ctld ctld_t;
@@ -269,6 +283,7 @@ typedef struct ctld__cmd_new {
     uint32_t expiry_s;
     uint32_t timeout_s;
     const char *rollout;               /* "" or NULL: none */
+    uint32_t log_bytes;                /* LOGS: 0 = the device's default */
 } ctld__cmd_new_t;
 
 int ctld__cmds_load(ctld_t *c, char *err, size_t errlen);
@@ -304,6 +319,13 @@ void ctld__blobs_free(ctld_t *c);
 /** The transfer id of a blob: "p"/"s" + 40 hex digits of its SHA-256. */
 void ctld__xfer_id(vmctld_store_kind_t kind, const char *sha, char *buf,
                    size_t len);
+
+/* ---- ctld_logs.c ------------------------------------------------------- */
+
+/** The final result of LOGS command k: hand its text to the waiter, if
+ *  one still waits (before k is finished). */
+void ctld__logs_on_result(ctld_t *c, const ctld__cmd_t *k,
+                          const vmf_result_t *r);
 
 /* ---- ctld_ro.c --------------------------------------------------------- */
 

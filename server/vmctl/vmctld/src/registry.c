@@ -42,6 +42,11 @@ static const struct {
 #undef VMCTLD_REG_ERR_ROW
 };
 
+/* The SQL condition of a failing VM (vmctld_reg_failing_vm_t); the
+ * partial index of migration 4 repeats it word for word, which is what
+ * lets SQLite use that index. */
+#define VM_FAILING "(state IN ('crashed', 'failed') OR last_error <> '')"
+
 static const char *const migrations[] = {
     /* 0 -> 1: devices, their labels and VMs, the package and snapshot
      * store. */
@@ -189,6 +194,22 @@ static const char *const migrations[] = {
     "CREATE INDEX rollouts_package ON rollouts(package_sha, state);"
     "ALTER TABLE rollout_devices ADD COLUMN command TEXT NOT NULL"
     "  DEFAULT '';",
+
+    /* 3 -> 4: the dashboard (issue 7).  VMs keep their priority, CPU
+     * time and uptime as last reported; indexes for the device list's
+     * sort and online filter, and for the fleet summary's GROUP BY and
+     * its list of failing VMs (a partial index: few rows, found without
+     * a scan of every VM of the fleet). */
+    "ALTER TABLE device_vms ADD COLUMN priority INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "ALTER TABLE device_vms ADD COLUMN cpu_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE device_vms ADD COLUMN uptime_ms INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "CREATE INDEX devices_seen ON devices(last_seen_ms, id);"
+    "CREATE INDEX devices_online ON devices(online, id);"
+    "CREATE INDEX device_vms_version ON device_vms(name, version);"
+    "CREATE INDEX device_vms_failing ON device_vms(device, name)"
+    "  WHERE " VM_FAILING ";",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
@@ -833,8 +854,10 @@ device_write(vmctld_reg_t *reg, const vmctld_reg_device_t *d)
 
     if ((rc = prepare(reg,
                       "INSERT INTO device_vms (device, name, version, state,"
-                      " memory_bytes, storage_quota, restarts, last_error)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      " memory_bytes, storage_quota, restarts, last_error,"
+                      " priority, cpu_ms, uptime_ms)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                      " ?11)",
                       &st)) != 0)
         return rc;
     for (i = 0; i < d->n_vms && rc == 0; i++) {
@@ -849,6 +872,9 @@ device_write(vmctld_reg_t *reg, const vmctld_reg_device_t *d)
         sqlite3_bind_int64(st, 6, (sqlite3_int64)vm->storage_quota);
         sqlite3_bind_int64(st, 7, vm->restarts);
         bind_str(st, 8, vm->last_error);
+        sqlite3_bind_int64(st, 9, vm->priority);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)vm->cpu_ms);
+        sqlite3_bind_int64(st, 11, (sqlite3_int64)vm->uptime_ms);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = db_fail(reg, "write vm");
     }
@@ -962,6 +988,9 @@ device_children(vmctld_reg_t *reg, vmctld_reg_device_t *d,
         vm->storage_quota = (uint64_t)sqlite3_column_int64(vms, 4);
         vm->restarts = (uint32_t)sqlite3_column_int64(vms, 5);
         col_str(vms, 6, vm->last_error, sizeof(vm->last_error));
+        vm->priority = (uint32_t)sqlite3_column_int64(vms, 7);
+        vm->cpu_ms = (uint64_t)sqlite3_column_int64(vms, 8);
+        vm->uptime_ms = (uint64_t)sqlite3_column_int64(vms, 9);
     }
     if (s != SQLITE_DONE) {
         rc = db_fail(reg, "read vms");
@@ -986,7 +1015,8 @@ prepare_children(vmctld_reg_t *reg, sqlite3_stmt **labels,
         return rc;
     if ((rc = prepare(reg,
                       "SELECT name, version, state, memory_bytes,"
-                      " storage_quota, restarts, last_error"
+                      " storage_quota, restarts, last_error, priority,"
+                      " cpu_ms, uptime_ms"
                       " FROM device_vms WHERE device = ?1 ORDER BY name",
                       vms)) != 0) {
         sqlite3_finalize(*labels);
@@ -1082,6 +1112,308 @@ vmctld_reg_device_list(vmctld_reg_t *reg, const char *label_filter,
                    &ch, device_clear_v, (void **)out, n);
     sqlite3_finalize(ch.labels);
     sqlite3_finalize(ch.vms);
+    return rc;
+}
+
+/* ---- device pages and the fleet summary ----------------------------- */
+
+#define QUERY_LABELS_MAX 32 /* label filters in one query */
+#define QUERY_SQL_MAX 4096  /* a WHERE clause with every filter fits */
+
+/*
+ * sql_add: append formatted text to sql[0..cap) at *len.
+ * Return: true if it fitted; false leaves *len past the end (>= cap), so
+ * that every later append fails too.
+ */
+__attribute__((format(printf, 4, 5))) static bool
+sql_add(char *sql, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (*len >= cap)
+        return false;
+    va_start(ap, fmt);
+    n = vsnprintf(sql + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    *len = n < 0 ? cap : *len + (size_t)n;
+    return *len < cap;
+}
+
+/*
+ * read_begin: a read transaction, so that several statements see one
+ * snapshot, unless one is open already (a batch).
+ * Return: 0 with *began set when this call opened it, or a db error.
+ */
+static int
+read_begin(vmctld_reg_t *reg, bool *began)
+{
+    *began = false;
+    if (!sqlite3_get_autocommit(reg->db))
+        return 0;
+    if (sqlite3_exec(reg->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(reg, "begin read");
+    *began = true;
+    return 0;
+}
+
+static void
+read_end(vmctld_reg_t *reg, bool began)
+{
+    if (began)
+        sqlite3_exec(reg->db, "COMMIT", NULL, NULL, NULL);
+}
+
+/*
+ * query_where: append the WHERE clause of `q` to sql[0..cap) and build
+ * the LIKE pattern of q->q into pat (2 * VMCTLD_REG_ID_MAX + 3 bytes).
+ * Parameters are numbered in the order query_bind() binds them.
+ * Return: 0, or EINVAL (a bad label filter, q too long, too many
+ * filters).
+ */
+static int
+query_where(vmctld_reg_t *reg, const vmctld_reg_device_query_t *q,
+            char *sql, size_t cap, char *pat)
+{
+    size_t len = strlen(sql), i, k = 0;
+    const char *eq, *s;
+    int idx = 1;
+
+    if (q->nlabels > QUERY_LABELS_MAX || (q->nlabels > 0 && !q->labels))
+        return fail(reg, VMCTLD_REG_EINVAL, "more than %d label filters",
+                    QUERY_LABELS_MAX);
+    sql_add(sql, cap, &len, " WHERE 1");
+    if (q->online != VMCTLD_REG_ONLINE_ANY)
+        sql_add(sql, cap, &len, " AND online = ?%d", idx++);
+    for (i = 0; i < q->nlabels; i++) {
+        eq = q->labels[i] != NULL ? strchr(q->labels[i], '=') : NULL;
+        if (eq == NULL || eq == q->labels[i] ||
+            (size_t)(eq - q->labels[i]) >= VMCTLD_REG_NAME_MAX ||
+            strlen(eq + 1) >= VMCTLD_REG_LABEL_MAX)
+            return fail(reg, VMCTLD_REG_EINVAL,
+                        "label filter '%s' is not key=value",
+                        q->labels[i] != NULL ? q->labels[i] : "(null)");
+        sql_add(sql, cap, &len,
+                " AND id IN (SELECT device FROM device_labels"
+                " WHERE key = ?%d AND value = ?%d)",
+                idx, idx + 1);
+        idx += 2;
+    }
+    pat[0] = '\0';
+    if (q->q != NULL && q->q[0] != '\0') {
+        if (strlen(q->q) >= VMCTLD_REG_ID_MAX)
+            return fail(reg, VMCTLD_REG_EINVAL,
+                        "search text is longer than %d bytes",
+                        VMCTLD_REG_ID_MAX - 1);
+        pat[k++] = '%';
+        for (s = q->q; *s != '\0'; s++) {
+            if (*s == '%' || *s == '_' || *s == '\\')
+                pat[k++] = '\\';
+            pat[k++] = *s;
+        }
+        pat[k++] = '%';
+        pat[k] = '\0';
+        sql_add(sql, cap, &len, " AND id LIKE ?%d ESCAPE '\\'", idx++);
+    }
+    if (len >= cap)
+        return fail(reg, VMCTLD_REG_EINVAL, "query too long");
+    return 0;
+}
+
+/* Bind what query_where() numbered; `pat` is its LIKE pattern. */
+static void
+query_bind(sqlite3_stmt *st, const vmctld_reg_device_query_t *q,
+           const char *pat)
+{
+    const char *eq;
+    size_t i;
+    int idx = 1;
+
+    if (q->online != VMCTLD_REG_ONLINE_ANY)
+        sqlite3_bind_int(st, idx++,
+                         q->online == VMCTLD_REG_ONLINE_ONLY ? 1 : 0);
+    for (i = 0; i < q->nlabels; i++) {
+        eq = strchr(q->labels[i], '=');
+        sqlite3_bind_text(st, idx++, q->labels[i], (int)(eq - q->labels[i]),
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, idx++, eq + 1, -1, SQLITE_STATIC);
+    }
+    if (pat[0] != '\0')
+        sqlite3_bind_text(st, idx++, pat, -1, SQLITE_STATIC);
+}
+
+int
+vmctld_reg_device_query(vmctld_reg_t *reg,
+                        const vmctld_reg_device_query_t *q,
+                        vmctld_reg_device_t **out, size_t *n, size_t *total)
+{
+    static const char *const order[] = {
+        [VMCTLD_REG_SORT_ID] = " ORDER BY id",
+        [VMCTLD_REG_SORT_ID_DESC] = " ORDER BY id DESC",
+        [VMCTLD_REG_SORT_SEEN] = " ORDER BY last_seen_ms, id",
+        [VMCTLD_REG_SORT_SEEN_DESC] = " ORDER BY last_seen_ms DESC, id DESC",
+    };
+    char where[QUERY_SQL_MAX] = "", sql[QUERY_SQL_MAX + 256];
+    char pat[2 * VMCTLD_REG_ID_MAX + 3];
+    struct device_children_st ch;
+    sqlite3_stmt *st = NULL;
+    size_t len;
+    bool began;
+    int rc;
+
+    if (reg == NULL || q == NULL || out == NULL || n == NULL)
+        return VMCTLD_REG_EINVAL;
+    *out = NULL;
+    *n = 0;
+    if ((int)q->sort < 0 ||
+        (size_t)q->sort >= sizeof(order) / sizeof(order[0]))
+        return fail(reg, VMCTLD_REG_EINVAL, "unknown sort %d", (int)q->sort);
+    if ((int)q->online < VMCTLD_REG_ONLINE_ANY ||
+        (int)q->online > VMCTLD_REG_OFFLINE_ONLY)
+        return fail(reg, VMCTLD_REG_EINVAL, "unknown online filter %d",
+                    (int)q->online);
+    if ((rc = query_where(reg, q, where, sizeof(where), pat)) != 0)
+        return rc;
+    if ((rc = read_begin(reg, &began)) != 0)
+        return rc;
+    if (total != NULL) {
+        len = 0;
+        sql_add(sql, sizeof(sql), &len, "SELECT count(*) FROM devices%s",
+                where);
+        if ((rc = prepare(reg, sql, &st)) != 0)
+            goto out;
+        query_bind(st, q, pat);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            rc = db_fail(reg, "count devices");
+            sqlite3_finalize(st);
+            goto out;
+        }
+        *total = (size_t)sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    /* LIMIT -1 is SQLite's "no limit". */
+    len = 0;
+    sql_add(sql, sizeof(sql), &len,
+            "SELECT " DEVICE_COLS " FROM devices%s%s LIMIT ?90 OFFSET ?91",
+            where, order[q->sort]);
+    if ((rc = prepare(reg, sql, &st)) != 0)
+        goto out;
+    query_bind(st, q, pat);
+    sqlite3_bind_int64(st, 90,
+                       q->limit == 0 || q->limit > INT64_MAX
+                           ? -1
+                           : (sqlite3_int64)q->limit);
+    sqlite3_bind_int64(st, 91,
+                       q->offset > INT64_MAX ? INT64_MAX
+                                             : (sqlite3_int64)q->offset);
+    if ((rc = prepare_children(reg, &ch.labels, &ch.vms)) != 0) {
+        sqlite3_finalize(st);
+        goto out;
+    }
+    rc = list_rows(reg, st, "list devices", sizeof(**out), device_list_row,
+                   &ch, device_clear_v, (void **)out, n);
+    sqlite3_finalize(ch.labels);
+    sqlite3_finalize(ch.vms);
+out:
+    read_end(reg, began);
+    return rc;
+}
+
+void
+vmctld_reg_fleet_clear(vmctld_reg_fleet_t *f)
+{
+    if (f == NULL)
+        return;
+    free(f->vms);
+    free(f->failing);
+    memset(f, 0, sizeof(*f));
+}
+
+static int
+vm_version_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
+{
+    vmctld_reg_vm_version_t *v = out;
+
+    (void)reg;
+    (void)ctx;
+    col_str(st, 0, v->name, sizeof(v->name));
+    col_str(st, 1, v->version, sizeof(v->version));
+    v->devices = (size_t)sqlite3_column_int64(st, 2);
+    v->running = (size_t)sqlite3_column_int64(st, 3);
+    v->failing = (size_t)sqlite3_column_int64(st, 4);
+    return 0;
+}
+
+static int
+failing_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
+{
+    vmctld_reg_failing_vm_t *v = out;
+
+    (void)reg;
+    (void)ctx;
+    col_str(st, 0, v->device, sizeof(v->device));
+    col_str(st, 1, v->vm, sizeof(v->vm));
+    col_str(st, 2, v->state, sizeof(v->state));
+    col_str(st, 3, v->last_error, sizeof(v->last_error));
+    v->restarts = (uint32_t)sqlite3_column_int64(st, 4);
+    return 0;
+}
+
+int
+vmctld_reg_fleet_summary(vmctld_reg_t *reg, size_t failing_max,
+                         vmctld_reg_fleet_t *out)
+{
+    sqlite3_stmt *st;
+    bool began;
+    int rc;
+
+    if (reg == NULL || out == NULL)
+        return VMCTLD_REG_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if ((rc = read_begin(reg, &began)) != 0)
+        return rc;
+    if ((rc = prepare(reg,
+                      "SELECT count(*), coalesce(sum(online <> 0), 0)"
+                      " FROM devices",
+                      &st)) != 0)
+        goto out;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(reg, "count devices");
+        sqlite3_finalize(st);
+        goto out;
+    }
+    out->devices = (size_t)sqlite3_column_int64(st, 0);
+    out->online = (size_t)sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    if ((rc = prepare(reg,
+                      "SELECT name, version, count(*),"
+                      " sum(state = 'running'), sum(" VM_FAILING ")"
+                      " FROM device_vms GROUP BY name, version"
+                      " ORDER BY name, version",
+                      &st)) != 0 ||
+        (rc = list_rows(reg, st, "count vm versions", sizeof(*out->vms),
+                        vm_version_row, NULL, NULL, (void **)&out->vms,
+                        &out->n_vms)) != 0)
+        goto out;
+    if (failing_max > 0) {
+        if ((rc = prepare(reg,
+                          "SELECT device, name, state, last_error, restarts"
+                          " FROM device_vms WHERE " VM_FAILING
+                          " ORDER BY device, name LIMIT ?1",
+                          &st)) != 0)
+            goto out;
+        sqlite3_bind_int64(st, 1,
+                           failing_max > INT64_MAX
+                               ? INT64_MAX
+                               : (sqlite3_int64)failing_max);
+        rc = list_rows(reg, st, "list failing vms", sizeof(*out->failing),
+                       failing_row, NULL, NULL, (void **)&out->failing,
+                       &out->n_failing);
+    }
+out:
+    read_end(reg, began);
+    if (rc != 0)
+        vmctld_reg_fleet_clear(out);
     return rc;
 }
 

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 /* The schema version this code writes; older databases are migrated. */
-#define VMCTLD_REG_SCHEMA_VERSION 3
+#define VMCTLD_REG_SCHEMA_VERSION 4
 
 #define VMCTLD_REG_ID_MAX      128  /* ids, device ids, including NUL */
 #define VMCTLD_REG_NAME_MAX    64   /* VM names, label keys, kinds */
@@ -69,6 +69,10 @@ typedef struct vmctld_reg_vm {
     uint64_t storage_quota;
     uint32_t restarts;
     char last_error[VMCTLD_REG_MSG_MAX];
+    /* Schema 4: as the device last reported them (vmf_vm_status_t). */
+    uint32_t priority;
+    uint64_t cpu_ms;             /* CPU time used since it started */
+    uint64_t uptime_ms;          /* time since it started */
 } vmctld_reg_vm_t;
 
 typedef struct vmctld_reg_device {
@@ -256,6 +260,90 @@ int vmctld_reg_device_get(vmctld_reg_t *reg, const char *id,
  */
 int vmctld_reg_device_list(vmctld_reg_t *reg, const char *label_filter,
                            vmctld_reg_device_t **out, size_t *n);
+
+/* The orders of vmctld_reg_device_query(). */
+typedef enum vmctld_reg_dev_sort {
+    VMCTLD_REG_SORT_ID = 0,       /* id ascending (the default) */
+    VMCTLD_REG_SORT_ID_DESC,
+    VMCTLD_REG_SORT_SEEN,         /* last_seen_ms ascending, then id */
+    VMCTLD_REG_SORT_SEEN_DESC,    /* most recently seen first */
+} vmctld_reg_dev_sort_t;
+
+/* The online filter of vmctld_reg_device_query(); 0 is "any". */
+typedef enum vmctld_reg_online {
+    VMCTLD_REG_ONLINE_ANY = 0,
+    VMCTLD_REG_ONLINE_ONLY,
+    VMCTLD_REG_OFFLINE_ONLY,
+} vmctld_reg_online_t;
+
+/* A page of devices: every filter set is AND-ed; all zero is every
+ * device, by id. */
+typedef struct vmctld_reg_device_query {
+    const char *const *labels;    /* "key=value" each; may be NULL */
+    size_t nlabels;
+    vmctld_reg_online_t online;
+    const char *q;                /* NULL or "": any; else ids containing
+                                     it, ignoring ASCII case */
+    vmctld_reg_dev_sort_t sort;
+    size_t limit;                 /* 0: all */
+    size_t offset;
+} vmctld_reg_device_query_t;
+
+/**
+ * One page of the devices that match `q`, in its order, with their
+ * labels and VMs, and how many match in all.  The count and the page
+ * come from one read transaction, so they agree.
+ * @param out caller-owned array (NULL when empty); release it with
+ *        vmctld_reg_devices_free().
+ * @param total receives the number of matches, ignoring limit and offset
+ *        (may be NULL).
+ * @return 0 or a negative VMCTLD_REG_E* code (EINVAL for a bad label
+ *         filter or sort).
+ */
+int vmctld_reg_device_query(vmctld_reg_t *reg,
+                            const vmctld_reg_device_query_t *q,
+                            vmctld_reg_device_t **out, size_t *n,
+                            size_t *total);
+
+/* One VM version across the fleet (vmctld_reg_fleet_t). */
+typedef struct vmctld_reg_vm_version {
+    char name[VMCTLD_REG_NAME_MAX];
+    char version[VMCTLD_REG_VERSION_MAX];
+    size_t devices;               /* devices that report it */
+    size_t running;               /* ... in state "running" */
+    size_t failing;               /* ... failing (see below) */
+} vmctld_reg_vm_version_t;
+
+/* A VM that is failing: its state is "crashed" or "failed", or it has
+ * a last error. */
+typedef struct vmctld_reg_failing_vm {
+    char device[VMCTLD_REG_ID_MAX];
+    char vm[VMCTLD_REG_NAME_MAX];
+    char state[VMCTLD_REG_STATE_MAX];
+    char last_error[VMCTLD_REG_MSG_MAX];
+    uint32_t restarts;
+} vmctld_reg_failing_vm_t;
+
+typedef struct vmctld_reg_fleet {
+    size_t devices;
+    size_t online;
+    vmctld_reg_vm_version_t *vms; /* by name, then version; owned */
+    size_t n_vms;
+    vmctld_reg_failing_vm_t *failing; /* by device, then VM; owned */
+    size_t n_failing;
+} vmctld_reg_fleet_t;
+
+/**
+ * The fleet at a glance, from SQL aggregates: device counts, every VM
+ * version with its counts, and the first `failing_max` failing VMs (0:
+ * none listed).  One read transaction.
+ * @param out filled on success; release with vmctld_reg_fleet_clear().
+ * @return 0 or a negative VMCTLD_REG_E* code (out is then empty).
+ */
+int vmctld_reg_fleet_summary(vmctld_reg_t *reg, size_t failing_max,
+                             vmctld_reg_fleet_t *out);
+/** Free the arrays inside a summary (not the struct); NULL-safe. */
+void vmctld_reg_fleet_clear(vmctld_reg_fleet_t *f);
 
 /** Mark a device offline (Last Will); @return 0 or ENOTFOUND. */
 int vmctld_reg_device_mark_offline(vmctld_reg_t *reg, const char *id,
