@@ -27,6 +27,9 @@ vmf_deps_group() {
     mqtt) echo "mosquitto libpaho-mqtt-dev openssl" ;;
     bench) echo "gcc clang lld wasi-libc libclang-rt-14-dev-wasm32" ;;
     server) echo "libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev" ;;
+    # The dashboard's browser test (tests/web) and scripts/screenshots:
+    # headless Chromium driven by Selenium, all from Debian.
+    web) echo "chromium chromium-driver python3-selenium python3-venv" ;;
     *)
         echo "vmf_deps: unknown group '$1'" >&2
         return 1
