@@ -29,7 +29,7 @@ pack b 1.1.1 "$wasm/ota_tick_v110.wasm" "$work/b-1.1.1.vpk" ||
 vc devices >"$work/devices.out" 2>&1 && ok ||
     fail "vmctl devices: $(cat "$work/devices.out")"
 cat "$work/devices.out"
-for row in "A +yes +.* +a,b +site=a" "B +yes +.* +a,b +site=b"; do
+for row in "A +yes +.* +a@1\.0\.0,b@1\.0\.0 +site=a" "B +yes +.* +a@1\.0\.0,b@1\.0\.0 +site=b"; do
     grep -Eq "^$row *\$" "$work/devices.out" && ok ||
         fail "vmctl devices: no row matching '$row'"
 done

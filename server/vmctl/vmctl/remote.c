@@ -892,7 +892,8 @@ static const vmctl_help_t help_device = {
     "Shows one device and its VMs.\n"
 };
 
-/* The names of a device's VMs, "a,b,c", cut to fit a table. */
+/* A device's VMs with their versions, "a@1.0.0,b@1.1.0", cut to fit a
+ * table. */
 static const char *
 vm_names(const vmctl_json_t *vms, char *buf, size_t len)
 {
@@ -900,8 +901,10 @@ vm_names(const vmctl_json_t *vms, char *buf, size_t len)
 
     snprintf(buf, len, "-");
     for (i = 0; i < n; i++) {
-        const char *name = jstr(vmctl_json_at(vms, i, NULL), "name");
-        int w = snprintf(buf + o, len - o, "%s%s", i ? "," : "", name);
+        const vmctl_json_t *vm = vmctl_json_at(vms, i, NULL);
+        const char *ver = jstr(vm, "version");
+        int w = snprintf(buf + o, len - o, "%s%s%s%s", i ? "," : "",
+                         jstr(vm, "name"), ver[0] != '\0' ? "@" : "", ver);
 
         if (w < 0 || (size_t)w >= len - o) {
             if (len > 4)
