@@ -229,4 +229,45 @@ kill -INT "$p2"
 wait_exit "$p2" 30
 [ "$rc" -eq 0 ] && ok || fail "SIGINT: exit $rc, want 0: $(tail -3 "$d/log2")"
 
+# ---- HTTPS: a certificate in the config turns TLS on ----
+# A self-signed certificate for 127.0.0.1; clients trust it as their CA.
+if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -nodes -keyout "$d/tls.key" -out "$d/tls.crt" -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    >"$d/err" 2>&1; then ok; else
+    fail "openssl could not make a certificate: $(cat "$d/err")"
+fi
+VMCTLD_STORAGE_DATA_DIR=$d/data-tls VMCTLD_HTTP_CERT_FILE=$d/tls.crt \
+    VMCTLD_HTTP_KEY_FILE=$d/tls.key "$vmctld" -c "$cfg" 2>"$d/log3" &
+p3=$!
+pids+=("$p3")
+if wait_for "$d/log3" " started " 30; then ok; else
+    fail "vmctld with TLS did not start: $(cat "$d/log3")"
+fi
+turl=$(sed -n 's/.* api \(https\?:\/\/[^,]*\),.*/\1/p' "$d/log3" | head -1)
+case $turl in https://*) ok ;; *) fail "TLS: the API URL is '$turl'" ;; esac
+if $have_curl; then
+    [ "$(curl -s --cacert "$d/tls.crt" "$turl/healthz")" = '{"ok":true}' ] &&
+        ok || fail "TLS: GET /healthz over https failed"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$d/tls.crt" \
+        -H "Authorization: Bearer $tok_new" "$turl/api/v1/info")" = 200 ] &&
+        ok || fail "TLS: GET /api/v1/info with the token"
+    # Plain HTTP on the TLS port gets no HTTP answer; an untrusted
+    # certificate is refused by the client.
+    curl -s -m 5 -o /dev/null "http://${turl#https://}/healthz" &&
+        fail "TLS: plain http answered" || ok
+    curl -s -m 5 -o /dev/null "$turl/healthz" &&
+        fail "TLS: a client without the CA accepted the certificate" || ok
+fi
+if [ -n "${VMCTL:-}" ]; then
+    expect 0 "vmctl --cacert info over https" "$VMCTL" --server "$turl" \
+        --token "$tok_new" --cacert "$d/tls.crt" info
+    expect 1 "vmctl without the CA" "$VMCTL" --server "$turl" \
+        --token "$tok_new" info
+    has "$d/err" "certificate" "vmctl without the CA says why"
+fi
+kill -TERM "$p3"
+wait_exit "$p3" 30
+[ "$rc" -eq 0 ] && ok || fail "TLS vmctld: exit $rc on SIGTERM"
+
 finish
