@@ -373,6 +373,26 @@ nomem:
     return VMCTL_HTTP_ENOMEM;
 }
 
+/*
+ * sink_take: after perform() returned `rc`, hand the sink's reply to
+ * `resp` (an empty reply as "").
+ * Return: 0; or `rc` or VMCTL_HTTP_ENOMEM with the sink's buffer freed.
+ */
+static int
+sink_take(sink_t *s, int rc, vmctl_http_resp_t *resp)
+{
+    if (rc != 0) {
+        free(s->buf);
+        return rc;
+    }
+    if (s->buf == NULL && (s->buf = calloc(1, 1)) == NULL)
+        return VMCTL_HTTP_ENOMEM;
+    resp->body = s->buf;
+    resp->len = s->len;
+    resp->written = s->written;
+    return 0;
+}
+
 int
 vmctl_http_request(vmctl_http_t *h, const char *method, const char *path,
                    const char *ctype, const void *body, size_t len,
@@ -388,16 +408,7 @@ vmctl_http_request(vmctl_http_t *h, const char *method, const char *path,
     rc = perform(h, method, path, ctype, body, len, wait_s,
                  body != NULL && len >= STREAM_MIN, &s, &resp->status, err,
                  errlen);
-    if (rc != 0) {
-        free(s.buf);
-        return rc;
-    }
-    if (s.buf == NULL && (s.buf = calloc(1, 1)) == NULL)
-        return VMCTL_HTTP_ENOMEM;
-    resp->body = s.buf;
-    resp->len = s.len;
-    resp->written = s.written;
-    return 0;
+    return sink_take(&s, rc, resp);
 }
 
 int
@@ -435,14 +446,6 @@ vmctl_http_download(vmctl_http_t *h, const char *path, const char *dest,
     if (rc != 0 || resp->status < 200 || resp->status >= 300)
         remove(part);
     free(part);
-    if (rc != 0) {
-        free(s.buf);
-        return rc;
-    }
-    if (s.buf == NULL && (s.buf = calloc(1, 1)) == NULL)
-        return VMCTL_HTTP_ENOMEM;
-    resp->body = s.buf;
-    resp->len = s.len;
-    resp->written = s.written;
-    return 0;
+    return sink_take(&s, rc, resp);
 }
+

@@ -456,21 +456,57 @@ vmctl_parse_count(const char *s, uint32_t min, uint32_t *n, bool *pct)
     return 0;
 }
 
-static int64_t
-jint(const vmctl_json_t *o, const char *key)
+int64_t
+vmctl_jint(const vmctl_json_t *o, const char *key)
 {
     int64_t v = 0;
 
     return vmctl_json_int(o, key, &v) ? v : 0;
 }
 
-static const char *
-jstr(const vmctl_json_t *o, const char *key)
+const char *
+vmctl_jstr(const vmctl_json_t *o, const char *key)
 {
     const char *s = vmctl_json_str(o, key);
 
     return s != NULL ? s : "";
 }
+
+int
+vmctl_list(vmctl_ctx_t *c, const char *path, const char *key,
+           const char *const *hdr, size_t ncols, vmctl_row_fn row)
+{
+    const vmctl_json_t *list;
+    vmctl_table_t *t = NULL;
+    vmctl_reply_t r;
+    size_t i, n;
+    int rc;
+
+    if ((rc = vmctl_ctx_open(c)) != 0 ||
+        (rc = vmctl_call(c, "GET", path, NULL, &r)) != 0)
+        return rc;
+    list = vmctl_json_get(r.doc, key);
+    n = vmctl_json_len(list);
+    if (c->g->json)
+        vmctl_reply_print(&r);
+    else if (n == 0)
+        printf("no %s\n", key);
+    else if ((t = vmctl_table_new(hdr, ncols)) == NULL)
+        rc = vmctl_fail(c, "out of memory");
+    for (i = 0; t != NULL && i < n; i++) {
+        if (vmctl_table_row(t) != 0 ||
+            row(t, vmctl_json_at(list, i, NULL)) != 0) {
+            rc = vmctl_fail(c, "out of memory");
+            break;
+        }
+    }
+    if (t != NULL && rc == 0)
+        vmctl_table_print(t, stdout);
+    vmctl_table_free(t);
+    vmctl_reply_clear(&r);
+    return rc;
+}
+
 
 /* A scalar member as table text, `dflt` if it is missing or empty. */
 static const char *
@@ -532,7 +568,7 @@ kv(const char *key, const char *fmt, ...)
 static bool
 state_is(const vmctl_json_t *cmd, const char *state)
 {
-    return strcmp(jstr(cmd, "state"), state) == 0;
+    return strcmp(vmctl_jstr(cmd, "state"), state) == 0;
 }
 
 static bool
@@ -551,10 +587,10 @@ static void
 say_queued(const vmctl_ctx_t *c, const vmctl_json_t *cmd)
 {
     char ago[32], when[32], id[80], dev[80];
-    int64_t exp = jint(cmd, "expires_ms");
+    int64_t exp = vmctl_jint(cmd, "expires_ms");
 
-    vmctl_clean(jstr(cmd, "id"), id, sizeof(id));
-    vmctl_clean(jstr(cmd, "device"), dev, sizeof(dev));
+    vmctl_clean(vmctl_jstr(cmd, "id"), id, sizeof(id));
+    vmctl_clean(vmctl_jstr(cmd, "device"), dev, sizeof(dev));
     vmctl_progress_end();
     if (exp > 0)
         fprintf(stderr, "vmctl %s: %s is offline: command %s queued until "
@@ -575,29 +611,29 @@ static int
 command_result(const vmctl_ctx_t *c, const vmctl_json_t *cmd)
 {
     char code[64], msg[MSG_LEN], id[80], dev[80], vm[80], kind[32];
-    const char *state = jstr(cmd, "state");
+    const char *state = vmctl_jstr(cmd, "state");
 
     jtext(cmd, "code", "-", code, sizeof(code));
     vmctl_clean(code, code, sizeof(code));
-    vmctl_clean(jstr(cmd, "message"), msg, sizeof(msg));
-    vmctl_clean(jstr(cmd, "id"), id, sizeof(id));
-    vmctl_clean(jstr(cmd, "device"), dev, sizeof(dev));
-    vmctl_clean(jstr(cmd, "vm"), vm, sizeof(vm));
-    vmctl_clean(jstr(cmd, "kind"), kind, sizeof(kind));
+    vmctl_clean(vmctl_jstr(cmd, "message"), msg, sizeof(msg));
+    vmctl_clean(vmctl_jstr(cmd, "id"), id, sizeof(id));
+    vmctl_clean(vmctl_jstr(cmd, "device"), dev, sizeof(dev));
+    vmctl_clean(vmctl_jstr(cmd, "vm"), vm, sizeof(vm));
+    vmctl_clean(vmctl_jstr(cmd, "kind"), kind, sizeof(kind));
     if (strcmp(state, "succeeded") == 0) {
         if (c->g->json)
             return VMCTL_EXIT_OK;
         if (strcmp(kind, "snapshot") == 0) {
             char sha[80];
 
-            printf("%s\n", vmctl_clean(jstr(cmd, "snapshot"), sha,
+            printf("%s\n", vmctl_clean(vmctl_jstr(cmd, "snapshot"), sha,
                                        sizeof(sha)));
-        } else if (jstr(cmd, "version")[0] != '\0' &&
+        } else if (vmctl_jstr(cmd, "version")[0] != '\0' &&
                    strcmp(kind, "destroy") != 0) {
             char ver[64];
 
             printf("%s %s: %s succeeded (version %s)\n", dev, vm, kind,
-                   vmctl_clean(jstr(cmd, "version"), ver, sizeof(ver)));
+                   vmctl_clean(vmctl_jstr(cmd, "version"), ver, sizeof(ver)));
         } else
             printf("%s %s: %s succeeded\n", dev, vm, kind);
         return VMCTL_EXIT_OK;
@@ -622,9 +658,9 @@ vmctl_follow_command(vmctl_ctx_t *c, vmctl_reply_t *r, bool wait)
     char path[PATH_LEN], id[80], st[32];
     bool said_queued = false;
 
-    if (!vmctl_json_is_object(r->doc) || jstr(r->doc, "id")[0] == '\0')
+    if (!vmctl_json_is_object(r->doc) || vmctl_jstr(r->doc, "id")[0] == '\0')
         return vmctl_fail(c, "the reply is not a command (no id)");
-    snprintf(id, sizeof(id), "%s", jstr(r->doc, "id"));
+    snprintf(id, sizeof(id), "%s", vmctl_jstr(r->doc, "id"));
     deadline = start + (int64_t)c->g->timeout_s * 1000;
     for (;;) {
         vmctl_reply_t next;
@@ -647,16 +683,17 @@ vmctl_follow_command(vmctl_ctx_t *c, vmctl_reply_t *r, bool wait)
                 vmctl_reply_print(r);
             else
                 printf("command %s %s\n", vmctl_clean(id, id, sizeof(id)),
-                       vmctl_clean(jstr(r->doc, "state"), st, sizeof(st)));
+                       vmctl_clean(vmctl_jstr(r->doc, "state"), st,
+                                   sizeof(st)));
             return VMCTL_EXIT_OK;
         }
         if (c->tty && state_is(r->doc, "accepted") &&
-            jint(r->doc, "percent") > 0) {
+            vmctl_jint(r->doc, "percent") > 0) {
             char text[32], kind[32];
-            int64_t pct = jint(r->doc, "percent");
+            int64_t pct = vmctl_jint(r->doc, "percent");
 
             snprintf(text, sizeof(text), "%" PRId64 "%%", pct);
-            vmctl_progress(vmctl_clean(jstr(r->doc, "kind"), kind,
+            vmctl_progress(vmctl_clean(vmctl_jstr(r->doc, "kind"), kind,
                                        sizeof(kind)),
                            (double)pct / 100.0, text);
         }
@@ -671,12 +708,12 @@ vmctl_follow_command(vmctl_ctx_t *c, vmctl_reply_t *r, bool wait)
                 return vmctl_fail(c, "command %s is still queued until %s "
                                      "comes back; check it with `vmctl "
                                      "command show %s`", id,
-                                  vmctl_clean(jstr(r->doc, "device"), dev,
+                                  vmctl_clean(vmctl_jstr(r->doc, "device"), dev,
                                               sizeof(dev)), id);
             }
             return vmctl_fail(c, "command %s is still %s after %u s; check "
                                  "it with `vmctl command show %s`", id,
-                              vmctl_clean(jstr(r->doc, "state"), st,
+                              vmctl_clean(vmctl_jstr(r->doc, "state"), st,
                                           sizeof(st)),
                               c->g->timeout_s, id);
         }
@@ -862,11 +899,12 @@ vmctl_cmd_info(const vmctl_globals_t *g, int argc, char **argv)
         kv("version", "%s", jtext(r.doc, "version", "-", buf, sizeof(buf)));
         kv("mqtt", "%s", mqtt ? "connected" : "NOT connected");
         kv("devices", "%" PRId64 " (%" PRId64 " online)",
-           jint(r.doc, "devices"), jint(r.doc, "devices_online"));
-        kv("rollouts", "%" PRId64 " active", jint(r.doc, "rollouts_active"));
+           vmctl_jint(r.doc, "devices"), vmctl_jint(r.doc, "devices_online"));
+        kv("rollouts", "%" PRId64 " active",
+           vmctl_jint(r.doc, "rollouts_active"));
         kv("commands", "%" PRId64 " pending",
-           jint(r.doc, "commands_pending"));
-        kv("started", "%s", vmctl_ago(jint(r.doc, "started_ms"),
+           vmctl_jint(r.doc, "commands_pending"));
+        kv("started", "%s", vmctl_ago(vmctl_jint(r.doc, "started_ms"),
                                       vmctl_now_ms(), ago, sizeof(ago)));
     }
     vmctl_reply_clear(&r);
@@ -902,9 +940,10 @@ vm_names(const vmctl_json_t *vms, char *buf, size_t len)
     snprintf(buf, len, "-");
     for (i = 0; i < n; i++) {
         const vmctl_json_t *vm = vmctl_json_at(vms, i, NULL);
-        const char *ver = jstr(vm, "version");
+        const char *ver = vmctl_jstr(vm, "version");
         int w = snprintf(buf + o, len - o, "%s%s%s%s", i ? "," : "",
-                         jstr(vm, "name"), ver[0] != '\0' ? "@" : "", ver);
+                         vmctl_jstr(vm, "name"), ver[0] != '\0' ? "@" : "",
+                         ver);
 
         if (w < 0 || (size_t)w >= len - o) {
             if (len > 4)
@@ -1036,9 +1075,9 @@ device_rows(const vmctl_ctx_t *c, vmctl_table_t *t,
 
         vmctl_json_bool(d, "online", &on);
         if (vmctl_table_row(t) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "id")) != 0 ||
+            vmctl_table_cell(t, "%s", vmctl_jstr(d, "id")) != 0 ||
             vmctl_table_cell(t, "%s", on ? "yes" : "no") != 0 ||
-            vmctl_table_cell(t, "%s", vmctl_ago(jint(d, "last_seen_ms"),
+            vmctl_table_cell(t, "%s", vmctl_ago(vmctl_jint(d, "last_seen_ms"),
                                                 now, ago, sizeof(ago))) != 0 ||
             vmctl_table_cell(t, "%s", jtext(d, "runtime_version", "-", buf,
                                             sizeof(buf))) != 0 ||
@@ -1107,11 +1146,12 @@ vm_table(const vmctl_json_t *vms)
         return -1;
     for (i = 0; i < n; i++) {
         const vmctl_json_t *v = vmctl_json_at(vms, i, NULL);
-        int64_t mem = jint(v, "memory_bytes"), q = jint(v, "storage_quota");
-        int64_t up = jint(v, "uptime_ms"), cpu = jint(v, "cpu_ms");
+        int64_t mem = vmctl_jint(v, "memory_bytes");
+        int64_t q = vmctl_jint(v, "storage_quota");
+        int64_t up = vmctl_jint(v, "uptime_ms"), cpu = vmctl_jint(v, "cpu_ms");
 
         if (vmctl_table_row(t) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(v, "name")) != 0 ||
+            vmctl_table_cell(t, "%s", vmctl_jstr(v, "name")) != 0 ||
             vmctl_table_cell(t, "%s", jtext(v, "version", "-", e,
                                             sizeof(e))) != 0 ||
             vmctl_table_cell(t, "%s", jtext(v, "state", "-", e,
@@ -1125,7 +1165,7 @@ vm_table(const vmctl_json_t *vms)
             vmctl_table_cell(t, "%s", uptime_text(up, a, sizeof(a))) != 0 ||
             vmctl_table_cell(t, "%s", cpu_text(cpu, up, b, sizeof(b))) !=
                 0 ||
-            vmctl_table_cell(t, "%" PRId64, jint(v, "restarts")) != 0 ||
+            vmctl_table_cell(t, "%" PRId64, vmctl_jint(v, "restarts")) != 0 ||
             vmctl_table_cell(t, "%s", jtext(v, "last_error", "-", e,
                                             sizeof(e))) != 0) {
             vmctl_table_free(t);
@@ -1168,9 +1208,9 @@ vmctl_cmd_device(const vmctl_globals_t *g, int argc, char **argv)
         vmctl_reply_print(&r);
     else {
         vmctl_json_bool(r.doc, "online", &on);
-        kv("id", "%s", jstr(r.doc, "id"));
+        kv("id", "%s", vmctl_jstr(r.doc, "id"));
         kv("online", "%s (last seen %s)", on ? "yes" : "no",
-           vmctl_ago(jint(r.doc, "last_seen_ms"), vmctl_now_ms(), ago,
+           vmctl_ago(vmctl_jint(r.doc, "last_seen_ms"), vmctl_now_ms(), ago,
                      sizeof(ago)));
         kv("runtime", "%s", jtext(r.doc, "runtime_version", "-", buf,
                                   sizeof(buf)));
@@ -1592,6 +1632,25 @@ vmctl_cmd_snapshot(const vmctl_globals_t *g, int argc, char **argv)
     return rc;
 }
 
+/* A row of `snapshots`.  Return: 0, or -1 when out of memory. */
+static int
+snapshot_row(vmctl_table_t *t, const vmctl_json_t *s)
+{
+    char sz[32], ago[32];
+    int64_t size = vmctl_jint(s, "size");
+
+    if (vmctl_table_cell(t, "%.16s", vmctl_jstr(s, "sha256")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(s, "device")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(s, "vm")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_size(size > 0 ? (uint64_t)size : 0,
+                                             sz, sizeof(sz))) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_ago(vmctl_jint(s, "created_ms"),
+                                            vmctl_now_ms(), ago,
+                                            sizeof(ago))) != 0)
+        return -1;
+    return 0;
+}
+
 int
 vmctl_cmd_snapshots(const vmctl_globals_t *g, int argc, char **argv)
 {
@@ -1599,12 +1658,9 @@ vmctl_cmd_snapshots(const vmctl_globals_t *g, int argc, char **argv)
     const vmctl_opt_t opts[] = { { "--device", NULL, &dev, NULL, NULL, 0 } };
     static const char *const hdr[] = { "SHA256", "DEVICE", "VM", "SIZE",
                                        "CREATED" };
-    char path[PATH_LEN], sz[32], ago[32];
-    const vmctl_json_t *list;
-    vmctl_table_t *t = NULL;
-    vmctl_reply_t r;
+    char path[PATH_LEN];
     vmctl_ctx_t c;
-    size_t npos, i, n;
+    size_t npos;
     int rc;
 
     vmctl_ctx_init(&c, g, &help_snapshots, "snapshots");
@@ -1619,40 +1675,7 @@ vmctl_cmd_snapshots(const vmctl_globals_t *g, int argc, char **argv)
         rc = vmctl_path(path, sizeof(path), "/api/v1/snapshots");
     if (rc != 0)
         return vmctl_usage_error(&c, "--device: too long");
-    if ((rc = vmctl_ctx_open(&c)) != 0 ||
-        (rc = vmctl_call(&c, "GET", path, NULL, &r)) != 0)
-        goto out;
-    list = vmctl_json_get(r.doc, "snapshots");
-    n = vmctl_json_len(list);
-    if (g->json)
-        vmctl_reply_print(&r);
-    else if (n == 0)
-        printf("no snapshots\n");
-    else if ((t = vmctl_table_new(hdr, 5)) == NULL)
-        rc = vmctl_fail(&c, "out of memory");
-    for (i = 0; t != NULL && i < n; i++) {
-        const vmctl_json_t *s = vmctl_json_at(list, i, NULL);
-        int64_t size = jint(s, "size");
-
-        if (vmctl_table_row(t) != 0 ||
-            vmctl_table_cell(t, "%.16s", jstr(s, "sha256")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(s, "device")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(s, "vm")) != 0 ||
-            vmctl_table_cell(t, "%s", vmctl_size(size > 0 ? (uint64_t)size
-                                                          : 0,
-                                                 sz, sizeof(sz))) != 0 ||
-            vmctl_table_cell(t, "%s", vmctl_ago(jint(s, "created_ms"),
-                                                vmctl_now_ms(), ago,
-                                                sizeof(ago))) != 0) {
-            rc = vmctl_fail(&c, "out of memory");
-            break;
-        }
-    }
-    if (t != NULL && rc == 0)
-        vmctl_table_print(t, stdout);
-    vmctl_table_free(t);
-    vmctl_reply_clear(&r);
-out:
+    rc = vmctl_list(&c, path, "snapshots", hdr, 5, snapshot_row);
     vmctl_ctx_close(&c);
     return rc;
 }
@@ -1722,36 +1745,63 @@ command_show(const vmctl_json_t *d)
     char a[32], b[32], code[64];
     int64_t now = vmctl_now_ms();
 
-    kv("id", "%s", jstr(d, "id"));
-    kv("device", "%s", jstr(d, "device"));
-    kv("kind", "%s", jstr(d, "kind"));
-    kv("vm", "%s", jstr(d, "vm")[0] ? jstr(d, "vm") : "-");
-    kv("state", "%s", jstr(d, "state"));
+    kv("id", "%s", vmctl_jstr(d, "id"));
+    kv("device", "%s", vmctl_jstr(d, "device"));
+    kv("kind", "%s", vmctl_jstr(d, "kind"));
+    kv("vm", "%s", vmctl_jstr(d, "vm")[0] ? vmctl_jstr(d, "vm") : "-");
+    kv("state", "%s", vmctl_jstr(d, "state"));
     if (cmd_final(d))
         kv("code", "%s", jtext(d, "code", "-", code, sizeof(code)));
-    if (jstr(d, "message")[0] != '\0')
-        kv("message", "%s", jstr(d, "message"));
-    if (jstr(d, "version")[0] != '\0')
-        kv("version", "%s", jstr(d, "version"));
-    if (jstr(d, "package")[0] != '\0')
-        kv("package", "%s", jstr(d, "package"));
-    if (jstr(d, "snapshot")[0] != '\0')
-        kv("snapshot", "%s", jstr(d, "snapshot"));
-    if (jstr(d, "rollout")[0] != '\0')
-        kv("rollout", "%s", jstr(d, "rollout"));
-    if (jint(d, "percent") > 0 && !cmd_final(d))
-        kv("progress", "%" PRId64 "%%", jint(d, "percent"));
-    kv("created", "%s (%s)", vmctl_ago(jint(d, "created_ms"), now, a,
+    if (vmctl_jstr(d, "message")[0] != '\0')
+        kv("message", "%s", vmctl_jstr(d, "message"));
+    if (vmctl_jstr(d, "version")[0] != '\0')
+        kv("version", "%s", vmctl_jstr(d, "version"));
+    if (vmctl_jstr(d, "package")[0] != '\0')
+        kv("package", "%s", vmctl_jstr(d, "package"));
+    if (vmctl_jstr(d, "snapshot")[0] != '\0')
+        kv("snapshot", "%s", vmctl_jstr(d, "snapshot"));
+    if (vmctl_jstr(d, "rollout")[0] != '\0')
+        kv("rollout", "%s", vmctl_jstr(d, "rollout"));
+    if (vmctl_jint(d, "percent") > 0 && !cmd_final(d))
+        kv("progress", "%" PRId64 "%%", vmctl_jint(d, "percent"));
+    kv("created", "%s (%s)", vmctl_ago(vmctl_jint(d, "created_ms"), now, a,
                                        sizeof(a)),
-       vmctl_when(jint(d, "created_ms"), b, sizeof(b)));
-    kv("updated", "%s", vmctl_ago(jint(d, "updated_ms"), now, a, sizeof(a)));
+       vmctl_when(vmctl_jint(d, "created_ms"), b, sizeof(b)));
+    kv("updated", "%s",
+       vmctl_ago(vmctl_jint(d, "updated_ms"), now, a, sizeof(a)));
     if (state_is(d, "queued"))
-        kv("expires", "%s (%s)", vmctl_ago(jint(d, "expires_ms"), now, a,
+        kv("expires", "%s (%s)", vmctl_ago(vmctl_jint(d, "expires_ms"), now, a,
                                            sizeof(a)),
-           vmctl_when(jint(d, "expires_ms"), b, sizeof(b)));
-    else if (!cmd_final(d) && jint(d, "deadline_ms") > 0)
-        kv("deadline", "%s", vmctl_ago(jint(d, "deadline_ms"), now, a,
+           vmctl_when(vmctl_jint(d, "expires_ms"), b, sizeof(b)));
+    else if (!cmd_final(d) && vmctl_jint(d, "deadline_ms") > 0)
+        kv("deadline", "%s", vmctl_ago(vmctl_jint(d, "deadline_ms"), now, a,
                                        sizeof(a)));
+}
+
+/* A row of `commands ls`.  Return: 0, or -1 when out of memory. */
+static int
+command_row(vmctl_table_t *t, const vmctl_json_t *d)
+{
+    char ago[32], code[64];
+
+    if (vmctl_table_cell(t, "%s", vmctl_jstr(d, "id")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(d, "device")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(d, "kind")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(d, "vm")[0]
+                                      ? vmctl_jstr(d, "vm") : "-") != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(d, "state")) != 0 ||
+        vmctl_table_cell(t, "%s", cmd_final(d)
+                                      ? jtext(d, "code", "-", code,
+                                              sizeof(code))
+                                      : "-") != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_ago(vmctl_jint(d, "created_ms"),
+                                            vmctl_now_ms(), ago,
+                                            sizeof(ago))) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(d, "message")[0]
+                                      ? vmctl_jstr(d, "message")
+                                      : "-") != 0)
+        return -1;
+    return 0;
 }
 
 static int
@@ -1765,12 +1815,9 @@ commands_ls(vmctl_ctx_t *c, int argc, char **argv, int first)
     static const char *const hdr[] = { "ID",    "DEVICE", "KIND",   "VM",
                                        "STATE", "CODE",   "CREATED",
                                        "MESSAGE" };
-    char path[PATH_LEN], ago[32], code[64];
-    const vmctl_json_t *list;
-    vmctl_table_t *t = NULL;
+    char path[PATH_LEN];
     unsigned long lim = 50;
-    vmctl_reply_t r;
-    size_t npos, i, n;
+    size_t npos;
     int rc;
 
     if ((rc = vmctl_args(c, argc, argv, first, opts, 2, pos, 0, 0,
@@ -1793,45 +1840,7 @@ commands_ls(vmctl_ctx_t *c, int argc, char **argv, int first)
         return vmctl_usage_error(c, "--device: too long");
     snprintf(path + strlen(path), sizeof(path) - strlen(path), "%climit=%lu",
              dev != NULL ? '&' : '?', lim);
-    if ((rc = vmctl_ctx_open(c)) != 0 ||
-        (rc = vmctl_call(c, "GET", path, NULL, &r)) != 0)
-        return rc;
-    list = vmctl_json_get(r.doc, "commands");
-    n = vmctl_json_len(list);
-    if (c->g->json)
-        vmctl_reply_print(&r);
-    else if (n == 0)
-        printf("no commands\n");
-    else if ((t = vmctl_table_new(hdr, 8)) == NULL)
-        rc = vmctl_fail(c, "out of memory");
-    for (i = 0; t != NULL && i < n; i++) {
-        const vmctl_json_t *d = vmctl_json_at(list, i, NULL);
-
-        if (vmctl_table_row(t) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "id")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "device")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "kind")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "vm")[0] ? jstr(d, "vm")
-                                                       : "-") != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "state")) != 0 ||
-            vmctl_table_cell(t, "%s", cmd_final(d)
-                                          ? jtext(d, "code", "-", code,
-                                                  sizeof(code))
-                                          : "-") != 0 ||
-            vmctl_table_cell(t, "%s", vmctl_ago(jint(d, "created_ms"),
-                                                vmctl_now_ms(), ago,
-                                                sizeof(ago))) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "message")[0]
-                                          ? jstr(d, "message") : "-") != 0) {
-            rc = vmctl_fail(c, "out of memory");
-            break;
-        }
-    }
-    if (t != NULL && rc == 0)
-        vmctl_table_print(t, stdout);
-    vmctl_table_free(t);
-    vmctl_reply_clear(&r);
-    return rc;
+    return vmctl_list(c, path, "commands", hdr, 8, command_row);
 }
 
 int
@@ -1911,16 +1920,36 @@ static void
 package_show(const vmctl_json_t *d)
 {
     char sz[32], a[32];
-    int64_t size = jint(d, "size");
+    int64_t size = vmctl_jint(d, "size");
 
-    kv("sha256", "%s", jstr(d, "sha256"));
-    kv("vm", "%s", jstr(d, "vm"));
-    kv("version", "%s", jstr(d, "version"));
+    kv("sha256", "%s", vmctl_jstr(d, "sha256"));
+    kv("vm", "%s", vmctl_jstr(d, "vm"));
+    kv("version", "%s", vmctl_jstr(d, "version"));
     kv("size", "%s", vmctl_size(size > 0 ? (uint64_t)size : 0, sz,
                                 sizeof(sz)));
-    kv("key id", "%s", jstr(d, "key_id"));
-    kv("created", "%s", vmctl_ago(jint(d, "created_ms"), vmctl_now_ms(), a,
-                                  sizeof(a)));
+    kv("key id", "%s", vmctl_jstr(d, "key_id"));
+    kv("created", "%s", vmctl_ago(vmctl_jint(d, "created_ms"),
+                                  vmctl_now_ms(), a, sizeof(a)));
+}
+
+/* A row of `packages ls`.  Return: 0, or -1 when out of memory. */
+static int
+package_row(vmctl_table_t *t, const vmctl_json_t *p)
+{
+    char sz[32], ago[32];
+    int64_t size = vmctl_jint(p, "size");
+
+    if (vmctl_table_cell(t, "%.16s", vmctl_jstr(p, "sha256")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(p, "vm")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(p, "version")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_size(size > 0 ? (uint64_t)size : 0,
+                                             sz, sizeof(sz))) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(p, "key_id")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_ago(vmctl_jint(p, "created_ms"),
+                                            vmctl_now_ms(), ago,
+                                            sizeof(ago))) != 0)
+        return -1;
+    return 0;
 }
 
 static int
@@ -1930,11 +1959,8 @@ packages_ls(vmctl_ctx_t *c, int argc, char **argv, int first)
     const vmctl_opt_t opts[] = { { "--vm", NULL, &vm, NULL, NULL, 0 } };
     static const char *const hdr[] = { "SHA256", "VM",  "VERSION",
                                        "SIZE",   "KEY", "CREATED" };
-    char path[PATH_LEN], sz[32], ago[32];
-    const vmctl_json_t *list;
-    vmctl_table_t *t = NULL;
-    vmctl_reply_t r;
-    size_t npos, i, n;
+    char path[PATH_LEN];
+    size_t npos;
     int rc;
 
     if ((rc = vmctl_args(c, argc, argv, first, opts, 1, pos, 0, 0,
@@ -1944,41 +1970,7 @@ packages_ls(vmctl_ctx_t *c, int argc, char **argv, int first)
              ? vmctl_path(path, sizeof(path), "/api/v1/packages?vm=%s", vm)
              : vmctl_path(path, sizeof(path), "/api/v1/packages")) != 0)
         return vmctl_usage_error(c, "--vm: too long");
-    if ((rc = vmctl_ctx_open(c)) != 0 ||
-        (rc = vmctl_call(c, "GET", path, NULL, &r)) != 0)
-        return rc;
-    list = vmctl_json_get(r.doc, "packages");
-    n = vmctl_json_len(list);
-    if (c->g->json)
-        vmctl_reply_print(&r);
-    else if (n == 0)
-        printf("no packages\n");
-    else if ((t = vmctl_table_new(hdr, 6)) == NULL)
-        rc = vmctl_fail(c, "out of memory");
-    for (i = 0; t != NULL && i < n; i++) {
-        const vmctl_json_t *p = vmctl_json_at(list, i, NULL);
-        int64_t size = jint(p, "size");
-
-        if (vmctl_table_row(t) != 0 ||
-            vmctl_table_cell(t, "%.16s", jstr(p, "sha256")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(p, "vm")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(p, "version")) != 0 ||
-            vmctl_table_cell(t, "%s", vmctl_size(size > 0 ? (uint64_t)size
-                                                          : 0,
-                                                 sz, sizeof(sz))) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(p, "key_id")) != 0 ||
-            vmctl_table_cell(t, "%s", vmctl_ago(jint(p, "created_ms"),
-                                                vmctl_now_ms(), ago,
-                                                sizeof(ago))) != 0) {
-            rc = vmctl_fail(c, "out of memory");
-            break;
-        }
-    }
-    if (t != NULL && rc == 0)
-        vmctl_table_print(t, stdout);
-    vmctl_table_free(t);
-    vmctl_reply_clear(&r);
-    return rc;
+    return vmctl_list(c, path, "packages", hdr, 6, package_row);
 }
 
 int

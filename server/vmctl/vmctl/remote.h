@@ -21,6 +21,7 @@
 #include "client.h"
 #include "conf.h"
 #include "json.h"
+#include "out.h"
 
 /* Exit statuses, documented in `vmctl --help` and docs/operations.md. */
 #define VMCTL_EXIT_OK 0
@@ -173,6 +174,28 @@ void vmctl_help_print(const vmctl_help_t *h, FILE *f);
 
 /** Whether `s` is all lowercase or uppercase hex digits. */
 bool vmctl_is_hex(const char *s);
+
+/** Member `key` of object `o` as an integer; 0 if missing or not one. */
+int64_t vmctl_jint(const vmctl_json_t *o, const char *key);
+
+/** Member `key` of object `o` as a string, borrowed from `o`; "" if
+ *  missing or not one. */
+const char *vmctl_jstr(const vmctl_json_t *o, const char *key);
+
+/** One table row's cells for an element of a list reply (the row is
+ *  started).  @return 0, or non-zero when out of memory. */
+typedef int (*vmctl_row_fn)(vmctl_table_t *t, const vmctl_json_t *item);
+
+/**
+ * A list command's request and output: connect, GET `path` and print the
+ * reply's array member `key` as a table (columns `hdr`, borrowed; one row
+ * per element by `row`), "no KEY" when it is empty, or the raw reply with
+ * --json.
+ * @return 0, or VMCTL_EXIT_FAIL (reported).
+ */
+int vmctl_list(vmctl_ctx_t *c, const char *path, const char *key,
+               const char *const *hdr, size_t ncols, vmctl_row_fn row);
+
 
 /* The commands (the table is in vmctl.c). */
 int vmctl_cmd_info(const vmctl_globals_t *g, int argc, char **argv);

@@ -68,33 +68,17 @@ typedef struct counts {
     int64_t total, waiting, in_flight, succeeded, failed;
 } counts_t;
 
-static int64_t
-jint(const vmctl_json_t *o, const char *key)
-{
-    int64_t v = 0;
-
-    return vmctl_json_int(o, key, &v) ? v : 0;
-}
-
-static const char *
-jstr(const vmctl_json_t *o, const char *key)
-{
-    const char *s = vmctl_json_str(o, key);
-
-    return s != NULL ? s : "";
-}
-
 static counts_t
 get_counts(const vmctl_json_t *r)
 {
     const vmctl_json_t *c = vmctl_json_get(r, "counts");
     counts_t n;
 
-    n.total = jint(c, "total");
-    n.waiting = jint(c, "waiting");
-    n.in_flight = jint(c, "in_flight");
-    n.succeeded = jint(c, "succeeded");
-    n.failed = jint(c, "failed");
+    n.total = vmctl_jint(c, "total");
+    n.waiting = vmctl_jint(c, "waiting");
+    n.in_flight = vmctl_jint(c, "in_flight");
+    n.succeeded = vmctl_jint(c, "succeeded");
+    n.failed = vmctl_jint(c, "failed");
     return n;
 }
 
@@ -108,8 +92,8 @@ rollout_final(const char *state)
 static bool
 paused_by_threshold(const vmctl_json_t *r)
 {
-    return strcmp(jstr(r, "state"), "paused") == 0 &&
-           strcmp(jstr(r, "pause_reason"), THRESHOLD_REASON) == 0;
+    return strcmp(vmctl_jstr(r, "state"), "paused") == 0 &&
+           strcmp(vmctl_jstr(r, "pause_reason"), THRESHOLD_REASON) == 0;
 }
 
 /*
@@ -123,10 +107,10 @@ rollout_result(const vmctl_ctx_t *c, const vmctl_json_t *r)
     char id[80], st[32], vm[80], ver[64];
     int status;
 
-    vmctl_clean(jstr(r, "id"), id, sizeof(id));
-    vmctl_clean(jstr(r, "state"), st, sizeof(st));
-    vmctl_clean(jstr(r, "vm"), vm, sizeof(vm));
-    vmctl_clean(jstr(r, "version"), ver, sizeof(ver));
+    vmctl_clean(vmctl_jstr(r, "id"), id, sizeof(id));
+    vmctl_clean(vmctl_jstr(r, "state"), st, sizeof(st));
+    vmctl_clean(vmctl_jstr(r, "vm"), vm, sizeof(vm));
+    vmctl_clean(vmctl_jstr(r, "version"), ver, sizeof(ver));
     if (n.succeeded > 0 && n.failed > 0)
         status = VMCTL_EXIT_PARTIAL;
     else if (strcmp(st, "succeeded") == 0)
@@ -170,7 +154,7 @@ follow_rollout(vmctl_ctx_t *c, vmctl_reply_t *r)
     bool said_paused = false;
     int rc;
 
-    snprintf(id, sizeof(id), "%s", jstr(r->doc, "id"));
+    snprintf(id, sizeof(id), "%s", vmctl_jstr(r->doc, "id"));
     if (id[0] == '\0')
         return vmctl_fail(c, "the reply is not a rollout (no id)");
     if (vmctl_path(path, sizeof(path), "/api/v1/rollouts/%s", id) != 0)
@@ -180,7 +164,7 @@ follow_rollout(vmctl_ctx_t *c, vmctl_reply_t *r)
         deadline = vmctl_now_ms() + (int64_t)c->g->timeout_s * 1000;
     for (;;) {
         counts_t n = get_counts(r->doc);
-        const char *state = jstr(r->doc, "state");
+        const char *state = vmctl_jstr(r->doc, "state");
         vmctl_reply_t next;
 
         vmctl_clean(state, st, sizeof(st));
@@ -208,7 +192,7 @@ follow_rollout(vmctl_ctx_t *c, vmctl_reply_t *r)
 
             fprintf(stderr, "vmctl %s: rollout %s is paused (%s); waiting "
                             "for `vmctl rollout resume %s`\n", c->name, id,
-                    vmctl_clean(jstr(r->doc, "pause_reason"), why,
+                    vmctl_clean(vmctl_jstr(r->doc, "pause_reason"), why,
                                 sizeof(why)),
                     id);
             said_paused = true;
@@ -458,17 +442,17 @@ vmctl_cmd_update(const vmctl_globals_t *g, int argc, char **argv)
     if (o.wait) {
         if (!g->json)
             fprintf(stderr, "rollout %s created\n",
-                    vmctl_clean(jstr(r.doc, "id"), id, sizeof(id)));
+                    vmctl_clean(vmctl_jstr(r.doc, "id"), id, sizeof(id)));
         rc = follow_rollout(&c, &r);
     } else if (g->json)
         vmctl_reply_print(&r);
     else {
-        vmctl_clean(jstr(r.doc, "id"), id, sizeof(id));
+        vmctl_clean(vmctl_jstr(r.doc, "id"), id, sizeof(id));
         printf("rollout %s created: %s %s to %" PRId64 " devices (%s)\n"
                "follow it with `vmctl rollout wait %s`\n", id,
-               jstr(r.doc, "vm"), jstr(r.doc, "version"),
+               vmctl_jstr(r.doc, "vm"), vmctl_jstr(r.doc, "version"),
                get_counts(r.doc).total,
-               vmctl_clean(jstr(r.doc, "target"), tgt, sizeof(tgt)), id);
+               vmctl_clean(vmctl_jstr(r.doc, "target"), tgt, sizeof(tgt)), id);
     }
     vmctl_reply_clear(&r);
 out:
@@ -479,6 +463,32 @@ out:
 
 /* ---- rollout ------------------------------------------------------------ */
 
+/* A row of `rollout ls`.  Return: 0, or -1 when out of memory. */
+static int
+rollout_row(vmctl_table_t *t, const vmctl_json_t *d)
+{
+    counts_t k = get_counts(d);
+    bool paused = strcmp(vmctl_jstr(d, "state"), "paused") == 0 &&
+                  vmctl_jstr(d, "pause_reason")[0] != '\0';
+    char ago[32];
+
+    if (vmctl_table_cell(t, "%s", vmctl_jstr(d, "id")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(d, "vm")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(d, "version")) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_jstr(d, "target")) != 0 ||
+        vmctl_table_cell(t, "%s%s%s%s", vmctl_jstr(d, "state"),
+                         paused ? " (" : "",
+                         paused ? vmctl_jstr(d, "pause_reason") : "",
+                         paused ? ")" : "") != 0 ||
+        vmctl_table_cell(t, "%" PRId64 "/%" PRId64 " ok, %" PRId64
+                         " failed", k.succeeded, k.total, k.failed) != 0 ||
+        vmctl_table_cell(t, "%s", vmctl_ago(vmctl_jint(d, "created_ms"),
+                                            vmctl_now_ms(), ago,
+                                            sizeof(ago))) != 0)
+        return -1;
+    return 0;
+}
+
 static int
 rollout_ls(vmctl_ctx_t *c, int argc, char **argv, int first)
 {
@@ -486,57 +496,14 @@ rollout_ls(vmctl_ctx_t *c, int argc, char **argv, int first)
                                        "TARGET", "STATE", "PROGRESS",
                                        "CREATED" };
     const char *pos[1];
-    const vmctl_json_t *list;
-    vmctl_table_t *t = NULL;
-    char ago[32];
-    vmctl_reply_t r;
-    size_t npos, i, n;
+    size_t npos;
     int rc;
 
     if ((rc = vmctl_args(c, argc, argv, first, NULL, 0, pos, 0, 0,
                          &npos)) != 0)
         return rc < 0 ? 0 : rc;
-    if ((rc = vmctl_ctx_open(c)) != 0 ||
-        (rc = vmctl_call(c, "GET", "/api/v1/rollouts", NULL, &r)) != 0)
-        return rc;
-    list = vmctl_json_get(r.doc, "rollouts");
-    n = vmctl_json_len(list);
-    if (c->g->json)
-        vmctl_reply_print(&r);
-    else if (n == 0)
-        printf("no rollouts\n");
-    else if ((t = vmctl_table_new(hdr, 7)) == NULL)
-        rc = vmctl_fail(c, "out of memory");
-    for (i = 0; t != NULL && i < n; i++) {
-        const vmctl_json_t *d = vmctl_json_at(list, i, NULL);
-        counts_t k = get_counts(d);
-        bool paused = strcmp(jstr(d, "state"), "paused") == 0 &&
-                      jstr(d, "pause_reason")[0] != '\0';
-
-        if (vmctl_table_row(t) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "id")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "vm")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "version")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(d, "target")) != 0 ||
-            vmctl_table_cell(t, "%s%s%s%s", jstr(d, "state"),
-                             paused ? " (" : "",
-                             paused ? jstr(d, "pause_reason") : "",
-                             paused ? ")" : "") != 0 ||
-            vmctl_table_cell(t, "%" PRId64 "/%" PRId64 " ok, %" PRId64
-                             " failed", k.succeeded, k.total,
-                             k.failed) != 0 ||
-            vmctl_table_cell(t, "%s", vmctl_ago(jint(d, "created_ms"),
-                                                vmctl_now_ms(), ago,
-                                                sizeof(ago))) != 0) {
-            rc = vmctl_fail(c, "out of memory");
-            break;
-        }
-    }
-    if (t != NULL && rc == 0)
-        vmctl_table_print(t, stdout);
-    vmctl_table_free(t);
-    vmctl_reply_clear(&r);
-    return rc;
+    return vmctl_list(c, "/api/v1/rollouts", "rollouts", hdr, 7,
+                      rollout_row);
 }
 
 static void
@@ -560,15 +527,15 @@ rollout_show(const vmctl_json_t *d)
     vmctl_table_t *t;
     size_t i, n = vmctl_json_len(devs);
 
-    kv("id", jstr(d, "id"));
-    kv("vm", jstr(d, "vm"));
-    kv("version", jstr(d, "version"));
-    kv("package", jstr(d, "package"));
-    kv("target", jstr(d, "target"));
-    snprintf(buf, sizeof(buf), "%s%s%s%s", jstr(d, "state"),
-             jstr(d, "pause_reason")[0] ? " (" : "",
-             jstr(d, "pause_reason"),
-             jstr(d, "pause_reason")[0] ? ")" : "");
+    kv("id", vmctl_jstr(d, "id"));
+    kv("vm", vmctl_jstr(d, "vm"));
+    kv("version", vmctl_jstr(d, "version"));
+    kv("package", vmctl_jstr(d, "package"));
+    kv("target", vmctl_jstr(d, "target"));
+    snprintf(buf, sizeof(buf), "%s%s%s%s", vmctl_jstr(d, "state"),
+             vmctl_jstr(d, "pause_reason")[0] ? " (" : "",
+             vmctl_jstr(d, "pause_reason"),
+             vmctl_jstr(d, "pause_reason")[0] ? ")" : "");
     kv("state", buf);
     snprintf(buf, sizeof(buf), "canary %s, batch %s, max failures %s",
              vmctl_json_text(vmctl_json_get(d, "canary"), "-", a, sizeof(a)),
@@ -581,8 +548,8 @@ rollout_show(const vmctl_json_t *d)
              PRId64 " waiting", k.total, k.succeeded, k.failed, k.in_flight,
              k.waiting);
     kv("devices", buf);
-    kv("created", vmctl_ago(jint(d, "created_ms"), now, a, sizeof(a)));
-    kv("updated", vmctl_ago(jint(d, "updated_ms"), now, a, sizeof(a)));
+    kv("created", vmctl_ago(vmctl_jint(d, "created_ms"), now, a, sizeof(a)));
+    kv("updated", vmctl_ago(vmctl_jint(d, "updated_ms"), now, a, sizeof(a)));
     if (n == 0)
         return 0;
     printf("\n");
@@ -590,16 +557,16 @@ rollout_show(const vmctl_json_t *d)
         return -1;
     for (i = 0; i < n; i++) {
         const vmctl_json_t *v = vmctl_json_at(devs, i, NULL);
-        const char *msg = jstr(v, "message");
+        const char *msg = vmctl_jstr(v, "message");
 
         vmctl_json_text(vmctl_json_get(v, "code"), "-", buf, sizeof(buf));
         if (vmctl_table_row(t) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(v, "device")) != 0 ||
-            vmctl_table_cell(t, "%" PRId64, jint(v, "batch")) != 0 ||
-            vmctl_table_cell(t, "%s", jstr(v, "state")) != 0 ||
+            vmctl_table_cell(t, "%s", vmctl_jstr(v, "device")) != 0 ||
+            vmctl_table_cell(t, "%" PRId64, vmctl_jint(v, "batch")) != 0 ||
+            vmctl_table_cell(t, "%s", vmctl_jstr(v, "state")) != 0 ||
             vmctl_table_cell(t, "%s", buf) != 0 ||
-            vmctl_table_cell(t, "%s", vmctl_ago(jint(v, "updated_ms"), now,
-                                                a, sizeof(a))) != 0 ||
+            vmctl_table_cell(t, "%s", vmctl_ago(vmctl_jint(v, "updated_ms"),
+                                                now, a, sizeof(a))) != 0 ||
             vmctl_table_cell(t, "%s", msg[0] ? msg : "-") != 0) {
             vmctl_table_free(t);
             return -1;
@@ -662,8 +629,8 @@ vmctl_cmd_rollout(const vmctl_globals_t *g, int argc, char **argv)
             rc = vmctl_fail(&c, "out of memory");
     } else
         printf("rollout %s: %s\n",
-               vmctl_clean(jstr(r.doc, "id"), id, sizeof(id)),
-               vmctl_clean(jstr(r.doc, "state"), st, sizeof(st)));
+               vmctl_clean(vmctl_jstr(r.doc, "id"), id, sizeof(id)),
+               vmctl_clean(vmctl_jstr(r.doc, "state"), st, sizeof(st)));
     vmctl_reply_clear(&r);
 out:
     vmctl_ctx_close(&c);

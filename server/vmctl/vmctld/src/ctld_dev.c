@@ -260,14 +260,20 @@ label_ok(const char *kv)
            strlen(eq + 1) < VMCTLD_REG_LABEL_MAX;
 }
 
-/* Memory knows the freshest last_seen. */
+/* Memory knows the freshest last_seen: put it on the `n` devices `d` read
+ * from the registry.  Takes the core lock. */
 static void
-overlay(ctld_t *c, vmctld_reg_device_t *d)
+overlay(ctld_t *c, vmctld_reg_device_t *d, size_t n)
 {
-    ctld__dev_t *m = ctld__dev_find(c, d->id);
+    ctld__dev_t *m;
+    size_t i;
 
-    if (m != NULL && m->last_seen_ms > d->last_seen_ms)
-        d->last_seen_ms = m->last_seen_ms;
+    pthread_mutex_lock(&c->lock);
+    for (i = 0; i < n; i++)
+        if ((m = ctld__dev_find(c, d[i].id)) != NULL &&
+            m->last_seen_ms > d[i].last_seen_ms)
+            d[i].last_seen_ms = m->last_seen_ms;
+    pthread_mutex_unlock(&c->lock);
 }
 
 int
@@ -318,7 +324,6 @@ ctld_devices_list(ctld_t *c, const char *const *labels, size_t nlabels,
                   int online, vmctld_reg_device_t **out, size_t *n)
 {
     vmctld_reg_t *reg;
-    size_t i;
     int rc;
 
     if (c == NULL || out == NULL || n == NULL ||
@@ -329,10 +334,7 @@ ctld_devices_list(ctld_t *c, const char *const *labels, size_t nlabels,
     ctld__rd_unlock(c);
     if (rc != 0)
         return rc;
-    pthread_mutex_lock(&c->lock);
-    for (i = 0; i < *n; i++)
-        overlay(c, &(*out)[i]);
-    pthread_mutex_unlock(&c->lock);
+    overlay(c, *out, *n);
     return 0;
 }
 
@@ -352,9 +354,7 @@ ctld_device_get(ctld_t *c, const char *id, vmctld_reg_device_t *out)
     ctld__rd_unlock(c);
     if (rc != 0)
         return rc;
-    pthread_mutex_lock(&c->lock);
-    overlay(c, out);
-    pthread_mutex_unlock(&c->lock);
+    overlay(c, out, 1);
     return 0;
 }
 
@@ -380,12 +380,10 @@ ctld_devices_query(ctld_t *c, const vmctld_reg_device_query_t *q,
     ctld__rd_unlock(c);
     if (rc != 0)
         return rc;
-    pthread_mutex_lock(&c->lock);
-    for (i = 0; i < *n; i++)
-        overlay(c, &(*out)[i]);
-    pthread_mutex_unlock(&c->lock);
+    overlay(c, *out, *n);
     return 0;
 }
+
 
 int
 ctld_fleet_summary(ctld_t *c, ctld_fleet_t *out)

@@ -108,9 +108,14 @@ out:
     return rc;
 }
 
-int
-ctld_package_list(ctld_t *c, const char *vm, vmctld_reg_package_t **out,
-                  size_t *n)
+/*
+ * blob_list: the stored packages (of VM `key`) or snapshots (of device
+ * `key`), read on the second connection; `out` is the `kind`'s
+ * vmctld_reg_package_t ** or vmctld_reg_snapshot_t **.
+ */
+static int
+blob_list(ctld_t *c, vmctld_store_kind_t kind, const char *key, void *out,
+          size_t *n)
 {
     vmctld_reg_t *reg;
     int rc;
@@ -118,27 +123,54 @@ ctld_package_list(ctld_t *c, const char *vm, vmctld_reg_package_t **out,
     if (c == NULL || out == NULL || n == NULL)
         return CTLD_EINVAL;
     reg = ctld__rd_lock(c);
-    if ((rc = vmctld_reg_package_list(reg, vm, out, n)) != 0)
-        rc = ctld__reg_err(reg, rc, NULL, 0, "listing packages");
+    if ((rc = kind == VMCTLD_STORE_PACKAGE
+                  ? vmctld_reg_package_list(reg, key, out, n)
+                  : vmctld_reg_snapshot_list(reg, key, out, n)) != 0)
+        rc = ctld__reg_err(reg, rc, NULL, 0,
+                           kind == VMCTLD_STORE_PACKAGE
+                               ? "listing packages"
+                               : "listing snapshots");
     ctld__rd_unlock(c);
     return rc;
 }
 
-int
-ctld_package_get(ctld_t *c, const char *sha256, vmctld_reg_package_t *out)
+/*
+ * blob_get: one stored package or snapshot by its SHA-256; `out` is the
+ * `kind`'s vmctld_reg_package_t * or vmctld_reg_snapshot_t *.
+ */
+static int
+blob_get(ctld_t *c, vmctld_store_kind_t kind, const char *sha, void *out)
 {
     vmctld_reg_t *reg;
     int rc;
 
     if (c == NULL || out == NULL)
         return CTLD_EINVAL;
-    if (!ctld__sha_ok(sha256))
+    if (!ctld__sha_ok(sha))
         return CTLD_ENOTFOUND;
     reg = ctld__rd_lock(c);
-    if ((rc = vmctld_reg_package_get(reg, sha256, out)) != 0)
-        rc = ctld__reg_err(reg, rc, NULL, 0, "reading a package");
+    if ((rc = kind == VMCTLD_STORE_PACKAGE
+                  ? vmctld_reg_package_get(reg, sha, out)
+                  : vmctld_reg_snapshot_get(reg, sha, out)) != 0)
+        rc = ctld__reg_err(reg, rc, NULL, 0,
+                           kind == VMCTLD_STORE_PACKAGE
+                               ? "reading a package"
+                               : "reading a snapshot");
     ctld__rd_unlock(c);
     return rc;
+}
+
+int
+ctld_package_list(ctld_t *c, const char *vm, vmctld_reg_package_t **out,
+                  size_t *n)
+{
+    return blob_list(c, VMCTLD_STORE_PACKAGE, vm, out, n);
+}
+
+int
+ctld_package_get(ctld_t *c, const char *sha256, vmctld_reg_package_t *out)
+{
+    return blob_get(c, VMCTLD_STORE_PACKAGE, sha256, out);
 }
 
 /* Does an unfinished command send this blob? */
@@ -201,34 +233,15 @@ int
 ctld_snapshot_list(ctld_t *c, const char *device,
                    vmctld_reg_snapshot_t **out, size_t *n)
 {
-    vmctld_reg_t *reg;
-    int rc;
-
-    if (c == NULL || out == NULL || n == NULL)
-        return CTLD_EINVAL;
-    reg = ctld__rd_lock(c);
-    if ((rc = vmctld_reg_snapshot_list(reg, device, out, n)) != 0)
-        rc = ctld__reg_err(reg, rc, NULL, 0, "listing snapshots");
-    ctld__rd_unlock(c);
-    return rc;
+    return blob_list(c, VMCTLD_STORE_SNAPSHOT, device, out, n);
 }
 
 int
 ctld_snapshot_get(ctld_t *c, const char *sha256, vmctld_reg_snapshot_t *out)
 {
-    vmctld_reg_t *reg;
-    int rc;
-
-    if (c == NULL || out == NULL)
-        return CTLD_EINVAL;
-    if (!ctld__sha_ok(sha256))
-        return CTLD_ENOTFOUND;
-    reg = ctld__rd_lock(c);
-    if ((rc = vmctld_reg_snapshot_get(reg, sha256, out)) != 0)
-        rc = ctld__reg_err(reg, rc, NULL, 0, "reading a snapshot");
-    ctld__rd_unlock(c);
-    return rc;
+    return blob_get(c, VMCTLD_STORE_SNAPSHOT, sha256, out);
 }
+
 
 int
 ctld_snapshot_delete(ctld_t *c, const char *sha256)

@@ -154,6 +154,25 @@ params_json(ctld__ro_t *ro)
              ro->health_window_ms, ro->device_timeout_s);
 }
 
+/*
+ * ro_row: fill the registry row `r` from `ro`, all but its times and
+ * blob.  Its target and params are borrowed from `ro`.
+ */
+static void
+ro_row(ctld__ro_t *ro, vmctld_reg_rollout_t *r)
+{
+    ctld__copy(r->id, sizeof(r->id), ro->id);
+    ctld__copy(r->vm, sizeof(r->vm), ro->vm);
+    ctld__copy(r->package_sha, sizeof(r->package_sha), ro->package);
+    r->target = ro->target;
+    r->params = ro->params;
+    ctld__copy(r->state, sizeof(r->state),
+               vmctld_rollout_state_name(ro_state(ro)));
+    ctld__copy(r->version, sizeof(r->version), ro->version);
+    r->health_window_ms = ro->health_window_ms;
+    r->device_timeout_s = ro->device_timeout_s;
+}
+
 /* Save the state machine and the rollout row now. */
 static void
 persist(ctld_t *c, ctld__ro_t *ro)
@@ -167,18 +186,9 @@ persist(ctld_t *c, ctld__ro_t *ro)
                 vmctld_rollout_strerror(rc));
         return;
     }
-    ctld__copy(r.id, sizeof(r.id), ro->id);
-    ctld__copy(r.vm, sizeof(r.vm), ro->vm);
-    ctld__copy(r.package_sha, sizeof(r.package_sha), ro->package);
-    r.target = ro->target;
-    r.params = ro->params;
-    ctld__copy(r.state, sizeof(r.state),
-               vmctld_rollout_state_name(ro_state(ro)));
+    ro_row(ro, &r);
     r.created_ms = ro->created_ms;
     r.updated_ms = ro->updated_ms;
-    ctld__copy(r.version, sizeof(r.version), ro->version);
-    r.health_window_ms = ro->health_window_ms;
-    r.device_timeout_s = ro->device_timeout_s;
     if ((rc = vmctld_reg_rollout_put(c->reg, &r)) != 0)
         LOG_ERR("rollout %s: saving: %s", ro->id, vmctld_reg_errmsg(c->reg));
     else
@@ -935,19 +945,11 @@ ctld_rollout_create(ctld_t *c, const ctld_rollout_req_t *req,
         rc = ctld__err(err, errlen, CTLD_ENOMEM, "out of memory");
         goto out;
     }
-    ctld__copy(r.id, sizeof(r.id), ro->id);
-    ctld__copy(r.vm, sizeof(r.vm), ro->vm);
-    ctld__copy(r.package_sha, sizeof(r.package_sha), ro->package);
-    r.target = ro->target;
-    r.params = ro->params;
-    ctld__copy(r.state, sizeof(r.state),
-               vmctld_rollout_state_name(ro_state(ro)));
+    ro_row(ro, &r);
     r.created_ms = now;
     r.updated_ms = now;
-    ctld__copy(r.version, sizeof(r.version), ro->version);
-    r.health_window_ms = ro->health_window_ms;
-    r.device_timeout_s = ro->device_timeout_s;
     rc = vmctld_reg_rollout_create(c->reg, &r, rows, n);
+
     free(r.blob);
     if (rc != 0) {
         rc = ctld__reg_err(c->reg, rc, err, errlen, "storing the rollout");

@@ -321,6 +321,23 @@ step_done(vmctld_reg_t *reg, sqlite3_stmt *st, const char *what)
     return rc;
 }
 
+/*
+ * step_row: step `st` to its first row.
+ * Return: 0 on a row (the caller reads it, then finalizes `st`); else a
+ * database error under the heading `what`, with `st` finalized.
+ */
+static int
+step_row(vmctld_reg_t *reg, sqlite3_stmt *st, const char *what)
+{
+    int rc;
+
+    if (sqlite3_step(st) == SQLITE_ROW)
+        return 0;
+    rc = db_fail(reg, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int
 exec(vmctld_reg_t *reg, const char *sql, const char *what)
 {
@@ -399,6 +416,53 @@ bind_str(sqlite3_stmt *st, int idx, const char *s)
         sqlite3_bind_null(st, idx);
     else
         sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+}
+
+/* Prepare `sql` and bind `key` to its ?1 (NULL binds SQL NULL). */
+static int
+prepare_key(vmctld_reg_t *reg, const char *sql, const char *key,
+            sqlite3_stmt **st)
+{
+    int rc;
+
+    if ((rc = prepare(reg, sql, st)) != 0)
+        return rc;
+    bind_str(*st, 1, key);
+    return 0;
+}
+
+/* Run `sql`, which returns no rows, with `key` bound to ?1. */
+static int
+exec_key(vmctld_reg_t *reg, const char *sql, const char *key,
+         const char *what)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare_key(reg, sql, key, &st)) != 0)
+        return rc;
+    return step_done(reg, st, what);
+}
+
+/*
+ * count_key: run `sql`, a SELECT count(*) (or another integer) with `key`
+ * bound to ?1.
+ * Return: the count (>= 0), or a VMCTLD_REG_E* code (database errors
+ * under the heading `what`).
+ */
+static int
+count_key(vmctld_reg_t *reg, const char *sql, const char *key,
+          const char *what)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = prepare_key(reg, sql, key, &st)) != 0 ||
+        (rc = step_row(reg, st, what)) != 0)
+        return rc;
+    rc = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc;
 }
 
 static void
@@ -491,9 +555,8 @@ get_one(vmctld_reg_t *reg, const char *sql, const char *key,
     sqlite3_stmt *st;
     int rc, s;
 
-    if ((rc = prepare(reg, sql, &st)) != 0)
+    if ((rc = prepare_key(reg, sql, key, &st)) != 0)
         return rc;
-    bind_str(st, 1, key);
     s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         rc = row(reg, st, NULL, out);
@@ -503,6 +566,31 @@ get_one(vmctld_reg_t *reg, const char *sql, const char *key,
         rc = db_fail(reg, dbwhat);
     sqlite3_finalize(st);
     return rc;
+}
+
+/*
+ * step_rows: step `st` to the end, appending every row decoded with `row`
+ * to the array *arr of *n `elem`-byte records and *cap capacity (grow()).
+ * Return: 0, or a VMCTLD_REG_E* code (database errors under the heading
+ * `what`); either way *arr holds the *n rows decoded, for the caller to
+ * keep or release.
+ */
+static int
+step_rows(vmctld_reg_t *reg, sqlite3_stmt *st, const char *what,
+          size_t elem, row_fn row, void *ctx, void **arr, size_t *cap,
+          size_t *n)
+{
+    int rc, s;
+
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = grow(reg, arr, cap, *n, elem)) != 0 ||
+            (rc = row(reg, st, ctx, (char *)*arr + *n * elem)) != 0)
+            return rc;
+        (*n)++;
+    }
+    if (s != SQLITE_DONE)
+        return db_fail(reg, what);
+    return 0;
 }
 
 /*
@@ -521,17 +609,9 @@ list_rows(vmctld_reg_t *reg, sqlite3_stmt *st, const char *what,
 {
     void *arr = NULL;
     size_t cap = 0, cnt = 0, i;
-    int rc = 0, s;
+    int rc;
 
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow(reg, &arr, &cap, cnt, elem)) != 0)
-            break;
-        if ((rc = row(reg, st, ctx, (char *)arr + cnt * elem)) != 0)
-            break;
-        cnt++;
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = db_fail(reg, what);
+    rc = step_rows(reg, st, what, elem, row, ctx, &arr, &cap, &cnt);
     sqlite3_finalize(st);
     if (rc != 0) {
         for (i = 0; clear != NULL && i < cnt; i++)
@@ -556,9 +636,8 @@ list_by_key(vmctld_reg_t *reg, const char *sql, const char *key,
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(reg, sql, &st)) != 0)
+    if ((rc = prepare_key(reg, sql, key, &st)) != 0)
         return rc;
-    bind_str(st, 1, key);
     return list_rows(reg, st, what, elem, row, NULL, clear, out, n);
 }
 
@@ -568,13 +647,9 @@ pragma_int(vmctld_reg_t *reg, const char *sql, int *out)
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = prepare(reg, sql, &st)) != 0)
+    if ((rc = prepare(reg, sql, &st)) != 0 ||
+        (rc = step_row(reg, st, sql)) != 0)
         return rc;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = db_fail(reg, sql);
-        sqlite3_finalize(st);
-        return rc;
-    }
     *out = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     return 0;
@@ -600,14 +675,12 @@ vmctld_reg_journal_mode(vmctld_reg_t *reg, char *buf, size_t len)
 
     if (reg == NULL || buf == NULL || len == 0)
         return VMCTLD_REG_EINVAL;
-    if ((rc = prepare(reg, "PRAGMA journal_mode", &st)) != 0)
+    if ((rc = prepare(reg, "PRAGMA journal_mode", &st)) != 0 ||
+        (rc = step_row(reg, st, "PRAGMA journal_mode")) != 0)
         return rc;
-    if (sqlite3_step(st) != SQLITE_ROW)
-        rc = db_fail(reg, "PRAGMA journal_mode");
-    else
-        col_str(st, 0, buf, len);
+    col_str(st, 0, buf, len);
     sqlite3_finalize(st);
-    return rc;
+    return 0;
 }
 
 /*
@@ -819,21 +892,13 @@ device_write(vmctld_reg_t *reg, const vmctld_reg_device_t *d)
     bind_str(st, 4, d->runtime_version);
     bind_str(st, 5, d->ota_version);
     bind_str(st, 6, d->boot_id);
-    if ((rc = step_done(reg, st, "write device")) != 0)
+    if ((rc = step_done(reg, st, "write device")) != 0 ||
+        (rc = exec_key(reg, "DELETE FROM device_labels WHERE device = ?1",
+                       d->id, "clear labels")) != 0 ||
+        (rc = exec_key(reg, "DELETE FROM device_vms WHERE device = ?1",
+                       d->id, "clear vms")) != 0)
         return rc;
 
-    if ((rc = prepare(reg, "DELETE FROM device_labels WHERE device = ?1",
-                      &st)) != 0)
-        return rc;
-    bind_str(st, 1, d->id);
-    if ((rc = step_done(reg, st, "clear labels")) != 0)
-        return rc;
-    if ((rc = prepare(reg, "DELETE FROM device_vms WHERE device = ?1",
-                      &st)) != 0)
-        return rc;
-    bind_str(st, 1, d->id);
-    if ((rc = step_done(reg, st, "clear vms")) != 0)
-        return rc;
 
     if ((rc = prepare(reg,
                       "INSERT INTO device_labels (device, key, value)"
@@ -943,6 +1008,38 @@ device_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
     return 0;
 }
 
+static int
+label_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
+{
+    vmctld_reg_label_t *l = out;
+
+    (void)reg;
+    (void)ctx;
+    col_str(st, 0, l->key, sizeof(l->key));
+    col_str(st, 1, l->value, sizeof(l->value));
+    return 0;
+}
+
+static int
+vm_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
+{
+    vmctld_reg_vm_t *vm = out;
+
+    (void)reg;
+    (void)ctx;
+    col_str(st, 0, vm->name, sizeof(vm->name));
+    col_str(st, 1, vm->version, sizeof(vm->version));
+    col_str(st, 2, vm->state, sizeof(vm->state));
+    vm->memory_bytes = (uint64_t)sqlite3_column_int64(st, 3);
+    vm->storage_quota = (uint64_t)sqlite3_column_int64(st, 4);
+    vm->restarts = (uint32_t)sqlite3_column_int64(st, 5);
+    col_str(st, 6, vm->last_error, sizeof(vm->last_error));
+    vm->priority = (uint32_t)sqlite3_column_int64(st, 7);
+    vm->cpu_ms = (uint64_t)sqlite3_column_int64(st, 8);
+    vm->uptime_ms = (uint64_t)sqlite3_column_int64(st, 9);
+    return 0;
+}
+
 /*
  * device_children: load the labels and VMs of `d` with the two prepared
  * statements (each takes the device id as ?1).
@@ -953,49 +1050,20 @@ device_children(vmctld_reg_t *reg, vmctld_reg_device_t *d,
                 sqlite3_stmt *labels, sqlite3_stmt *vms)
 {
     size_t cap = 0;
-    int rc = 0, s;
+    int rc;
 
     sqlite3_reset(labels);
     bind_str(labels, 1, d->id);
-    while ((s = sqlite3_step(labels)) == SQLITE_ROW) {
-        if ((rc = grow(reg, (void **)&d->labels, &cap, d->n_labels,
-                       sizeof(*d->labels))) != 0)
-            goto fail;
-        col_str(labels, 0, d->labels[d->n_labels].key,
-                sizeof(d->labels[0].key));
-        col_str(labels, 1, d->labels[d->n_labels].value,
-                sizeof(d->labels[0].value));
-        d->n_labels++;
-    }
-    if (s != SQLITE_DONE) {
-        rc = db_fail(reg, "read labels");
+    if ((rc = step_rows(reg, labels, "read labels", sizeof(*d->labels),
+                        label_row, NULL, (void **)&d->labels, &cap,
+                        &d->n_labels)) != 0)
         goto fail;
-    }
     cap = 0;
     sqlite3_reset(vms);
     bind_str(vms, 1, d->id);
-    while ((s = sqlite3_step(vms)) == SQLITE_ROW) {
-        vmctld_reg_vm_t *vm;
-
-        if ((rc = grow(reg, (void **)&d->vms, &cap, d->n_vms,
-                       sizeof(*d->vms))) != 0)
-            goto fail;
-        vm = &d->vms[d->n_vms++];
-        col_str(vms, 0, vm->name, sizeof(vm->name));
-        col_str(vms, 1, vm->version, sizeof(vm->version));
-        col_str(vms, 2, vm->state, sizeof(vm->state));
-        vm->memory_bytes = (uint64_t)sqlite3_column_int64(vms, 3);
-        vm->storage_quota = (uint64_t)sqlite3_column_int64(vms, 4);
-        vm->restarts = (uint32_t)sqlite3_column_int64(vms, 5);
-        col_str(vms, 6, vm->last_error, sizeof(vm->last_error));
-        vm->priority = (uint32_t)sqlite3_column_int64(vms, 7);
-        vm->cpu_ms = (uint64_t)sqlite3_column_int64(vms, 8);
-        vm->uptime_ms = (uint64_t)sqlite3_column_int64(vms, 9);
-    }
-    if (s != SQLITE_DONE) {
-        rc = db_fail(reg, "read vms");
+    if ((rc = step_rows(reg, vms, "read vms", sizeof(*d->vms), vm_row, NULL,
+                        (void **)&d->vms, &cap, &d->n_vms)) != 0)
         goto fail;
-    }
     return 0;
 fail:
     vmctld_reg_device_clear(d);
@@ -1069,12 +1137,33 @@ device_clear_v(void *d)
     vmctld_reg_device_clear(d);
 }
 
+/*
+ * list_devices: list_rows() of the devices that `st` selects (finalized
+ * in every case), each with its labels and VMs.
+ */
+static int
+list_devices(vmctld_reg_t *reg, sqlite3_stmt *st, vmctld_reg_device_t **out,
+             size_t *n)
+{
+    struct device_children_st ch;
+    int rc;
+
+    if ((rc = prepare_children(reg, &ch.labels, &ch.vms)) != 0) {
+        sqlite3_finalize(st);
+        return rc;
+    }
+    rc = list_rows(reg, st, "list devices", sizeof(**out), device_list_row,
+                   &ch, device_clear_v, (void **)out, n);
+    sqlite3_finalize(ch.labels);
+    sqlite3_finalize(ch.vms);
+    return rc;
+}
+
 int
 vmctld_reg_device_list(vmctld_reg_t *reg, const char *label_filter,
                        vmctld_reg_device_t **out, size_t *n)
 {
     sqlite3_stmt *st;
-    struct device_children_st ch;
     char key[VMCTLD_REG_NAME_MAX], value[VMCTLD_REG_LABEL_MAX];
     const char *eq;
     int rc;
@@ -1104,15 +1193,7 @@ vmctld_reg_device_list(vmctld_reg_t *reg, const char *label_filter,
         bind_str(st, 1, key);
         bind_str(st, 2, value);
     }
-    if ((rc = prepare_children(reg, &ch.labels, &ch.vms)) != 0) {
-        sqlite3_finalize(st);
-        return rc;
-    }
-    rc = list_rows(reg, st, "list devices", sizeof(**out), device_list_row,
-                   &ch, device_clear_v, (void **)out, n);
-    sqlite3_finalize(ch.labels);
-    sqlite3_finalize(ch.vms);
-    return rc;
+    return list_devices(reg, st, out, n);
 }
 
 /* ---- device pages and the fleet summary ----------------------------- */
@@ -1255,7 +1336,6 @@ vmctld_reg_device_query(vmctld_reg_t *reg,
     };
     char where[QUERY_SQL_MAX] = "", sql[QUERY_SQL_MAX + 256];
     char pat[2 * VMCTLD_REG_ID_MAX + 3];
-    struct device_children_st ch;
     sqlite3_stmt *st = NULL;
     size_t len;
     bool began;
@@ -1283,11 +1363,8 @@ vmctld_reg_device_query(vmctld_reg_t *reg,
         if ((rc = prepare(reg, sql, &st)) != 0)
             goto out;
         query_bind(st, q, pat);
-        if (sqlite3_step(st) != SQLITE_ROW) {
-            rc = db_fail(reg, "count devices");
-            sqlite3_finalize(st);
+        if ((rc = step_row(reg, st, "count devices")) != 0)
             goto out;
-        }
         *total = (size_t)sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
     }
@@ -1306,14 +1383,7 @@ vmctld_reg_device_query(vmctld_reg_t *reg,
     sqlite3_bind_int64(st, 91,
                        q->offset > INT64_MAX ? INT64_MAX
                                              : (sqlite3_int64)q->offset);
-    if ((rc = prepare_children(reg, &ch.labels, &ch.vms)) != 0) {
-        sqlite3_finalize(st);
-        goto out;
-    }
-    rc = list_rows(reg, st, "list devices", sizeof(**out), device_list_row,
-                   &ch, device_clear_v, (void **)out, n);
-    sqlite3_finalize(ch.labels);
-    sqlite3_finalize(ch.vms);
+    rc = list_devices(reg, st, out, n);
 out:
     read_end(reg, began);
     return rc;
@@ -1375,13 +1445,9 @@ vmctld_reg_fleet_summary(vmctld_reg_t *reg, size_t failing_max,
     if ((rc = prepare(reg,
                       "SELECT count(*), coalesce(sum(online <> 0), 0)"
                       " FROM devices",
-                      &st)) != 0)
+                      &st)) != 0 ||
+        (rc = step_row(reg, st, "count devices")) != 0)
         goto out;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = db_fail(reg, "count devices");
-        sqlite3_finalize(st);
-        goto out;
-    }
     out->devices = (size_t)sqlite3_column_int64(st, 0);
     out->online = (size_t)sqlite3_column_int64(st, 1);
     sqlite3_finalize(st);
@@ -1417,9 +1483,14 @@ out:
     return rc;
 }
 
-int
-vmctld_reg_device_mark_offline(vmctld_reg_t *reg, const char *id,
-                               int64_t now_ms)
+/*
+ * device_seen: run `sql`, an UPDATE of device ?1 at the time ?2.
+ * Return: 0; EINVAL for a bad id; ENOTFOUND when there is no such device;
+ * or a database error under the heading `what`.
+ */
+static int
+device_seen(vmctld_reg_t *reg, const char *sql, const char *id,
+            int64_t ms, const char *what)
 {
     sqlite3_stmt *st;
     int rc;
@@ -1428,43 +1499,35 @@ vmctld_reg_device_mark_offline(vmctld_reg_t *reg, const char *id,
         return VMCTLD_REG_EINVAL;
     if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "device id")) != 0)
         return rc;
-    if ((rc = prepare(reg,
-                      "UPDATE devices SET online = 0, last_seen_ms ="
-                      " max(last_seen_ms, ?2) WHERE id = ?1",
-                      &st)) != 0)
+    if ((rc = prepare_key(reg, sql, id, &st)) != 0)
         return rc;
-    bind_str(st, 1, id);
-    sqlite3_bind_int64(st, 2, now_ms);
-    if ((rc = step_done(reg, st, "mark offline")) != 0)
+    sqlite3_bind_int64(st, 2, ms);
+    if ((rc = step_done(reg, st, what)) != 0)
         return rc;
     if (sqlite3_changes(reg->db) == 0)
         return fail(reg, VMCTLD_REG_ENOTFOUND, "no device %s", id);
     return 0;
+}
+
+int
+vmctld_reg_device_mark_offline(vmctld_reg_t *reg, const char *id,
+                               int64_t now_ms)
+{
+    return device_seen(reg,
+                       "UPDATE devices SET online = 0, last_seen_ms ="
+                       " max(last_seen_ms, ?2) WHERE id = ?1",
+                       id, now_ms, "mark offline");
 }
 
 int
 vmctld_reg_device_touch(vmctld_reg_t *reg, const char *id, int64_t seen_ms)
 {
-    sqlite3_stmt *st;
-    int rc;
-
-    if (reg == NULL)
-        return VMCTLD_REG_EINVAL;
-    if ((rc = check_str(reg, id, VMCTLD_REG_ID_MAX, true, "device id")) != 0)
-        return rc;
-    if ((rc = prepare(reg,
-                      "UPDATE devices SET last_seen_ms ="
-                      " max(last_seen_ms, ?2) WHERE id = ?1",
-                      &st)) != 0)
-        return rc;
-    bind_str(st, 1, id);
-    sqlite3_bind_int64(st, 2, seen_ms);
-    if ((rc = step_done(reg, st, "touch device")) != 0)
-        return rc;
-    if (sqlite3_changes(reg->db) == 0)
-        return fail(reg, VMCTLD_REG_ENOTFOUND, "no device %s", id);
-    return 0;
+    return device_seen(reg,
+                       "UPDATE devices SET last_seen_ms ="
+                       " max(last_seen_ms, ?2) WHERE id = ?1",
+                       id, seen_ms, "touch device");
 }
+
 
 /* ---- packages and snapshots ------------------------------------------ */
 
@@ -1525,9 +1588,13 @@ vmctld_reg_package_put(vmctld_reg_t *reg, const vmctld_reg_package_t *p)
     return step_done(reg, st, "store package");
 }
 
-static void
-package_row(sqlite3_stmt *st, vmctld_reg_package_t *p)
+static int
+package_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
 {
+    vmctld_reg_package_t *p = out;
+
+    (void)reg;
+    (void)ctx;
     memset(p, 0, sizeof(*p));
     col_str(st, 0, p->sha256, sizeof(p->sha256));
     col_str(st, 1, p->vm, sizeof(p->vm));
@@ -1536,11 +1603,16 @@ package_row(sqlite3_stmt *st, vmctld_reg_package_t *p)
     col_str(st, 4, p->key_id, sizeof(p->key_id));
     p->created_ms = sqlite3_column_int64(st, 5);
     col_str(st, 6, p->path, sizeof(p->path));
+    return 0;
 }
 
-static void
-snapshot_row(sqlite3_stmt *st, vmctld_reg_snapshot_t *s)
+static int
+snapshot_row(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *out)
 {
+    vmctld_reg_snapshot_t *s = out;
+
+    (void)reg;
+    (void)ctx;
     memset(s, 0, sizeof(*s));
     col_str(st, 0, s->sha256, sizeof(s->sha256));
     col_str(st, 1, s->device, sizeof(s->device));
@@ -1548,42 +1620,38 @@ snapshot_row(sqlite3_stmt *st, vmctld_reg_snapshot_t *s)
     s->size = (uint64_t)sqlite3_column_int64(st, 3);
     s->created_ms = sqlite3_column_int64(st, 4);
     col_str(st, 5, s->path, sizeof(s->path));
-}
-
-static int
-package_row_v(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *p)
-{
-    (void)reg;
-    (void)ctx;
-    package_row(st, p);
-    return 0;
-}
-
-static int
-snapshot_row_v(vmctld_reg_t *reg, sqlite3_stmt *st, void *ctx, void *p)
-{
-    (void)reg;
-    (void)ctx;
-    snapshot_row(st, p);
     return 0;
 }
 
 #define PACKAGE_COLS "sha256, vm, version, size, key_id, created_ms, path"
 #define SNAPSHOT_COLS "sha256, device, vm, size, created_ms, path"
 
-int
-vmctld_reg_package_get(vmctld_reg_t *reg, const char *sha256,
-                       vmctld_reg_package_t *out)
+/*
+ * get_by_sha: get_one() of the row of `sql` whose sha256 is `sha` (?1);
+ * `what` names it in messages.
+ * Return: 0; EINVAL (a NULL argument or a bad sha256); get_one()'s codes.
+ */
+static int
+get_by_sha(vmctld_reg_t *reg, const char *sql, const char *sha,
+           const char *what, row_fn row, void *out)
 {
     int rc;
 
     if (reg == NULL || out == NULL)
         return VMCTLD_REG_EINVAL;
-    if ((rc = check_sha(reg, sha256)) != 0)
+    if ((rc = check_sha(reg, sha)) != 0)
         return rc;
-    return get_one(reg,
-                   "SELECT " PACKAGE_COLS " FROM packages WHERE sha256 = ?1",
-                   sha256, "package", "package", package_row_v, out);
+    return get_one(reg, sql, sha, what, what, row, out);
+}
+
+int
+vmctld_reg_package_get(vmctld_reg_t *reg, const char *sha256,
+                       vmctld_reg_package_t *out)
+{
+    return get_by_sha(reg,
+                      "SELECT " PACKAGE_COLS " FROM packages"
+                      " WHERE sha256 = ?1",
+                      sha256, "package", package_row, out);
 }
 
 int
@@ -1596,29 +1664,8 @@ vmctld_reg_package_list(vmctld_reg_t *reg, const char *vm,
                        "SELECT " PACKAGE_COLS " FROM packages"
                        " WHERE ?1 IS NULL OR vm = ?1"
                        " ORDER BY created_ms DESC, sha256",
-                       vm, "list", sizeof(**out), package_row_v, NULL,
+                       vm, "list", sizeof(**out), package_row, NULL,
                        (void **)out, n);
-}
-
-/*
- * count_by_sha: run `sql`, a SELECT count(*) with the sha bound to ?1.
- * Return: the count (>= 0) or a VMCTLD_REG_E* code.
- */
-static int
-count_by_sha(vmctld_reg_t *reg, const char *sql, const char *sha)
-{
-    sqlite3_stmt *st;
-    int rc;
-
-    if ((rc = prepare(reg, sql, &st)) != 0)
-        return rc;
-    bind_str(st, 1, sha);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        rc = sqlite3_column_int(st, 0);
-    else
-        rc = db_fail(reg, "count references");
-    sqlite3_finalize(st);
-    return rc;
 }
 
 /*
@@ -1636,15 +1683,14 @@ delete_by_sha(vmctld_reg_t *reg, const char *sql, const char *inuse_sql,
 
     if ((rc = check_sha(reg, sha)) != 0)
         return rc;
-    if ((rc = count_by_sha(reg, inuse_sql, sha)) < 0)
+    if ((rc = count_key(reg, inuse_sql, sha, "count references")) < 0)
         return rc;
     if (rc > 0)
         return fail(reg, VMCTLD_REG_EINUSE,
                     "%s %s is used by an unfinished rollout or command",
                     what, sha);
-    if ((rc = prepare(reg, sql, &st)) != 0)
+    if ((rc = prepare_key(reg, sql, sha, &st)) != 0)
         return rc;
-    bind_str(st, 1, sha);
     if (sqlite3_step(st) != SQLITE_DONE) {
         if (sqlite3_extended_errcode(reg->db) ==
             SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -1708,15 +1754,10 @@ int
 vmctld_reg_snapshot_get(vmctld_reg_t *reg, const char *sha256,
                         vmctld_reg_snapshot_t *out)
 {
-    int rc;
-
-    if (reg == NULL || out == NULL)
-        return VMCTLD_REG_EINVAL;
-    if ((rc = check_sha(reg, sha256)) != 0)
-        return rc;
-    return get_one(reg,
-                   "SELECT " SNAPSHOT_COLS " FROM snapshots WHERE sha256 = ?1",
-                   sha256, "snapshot", "snapshot", snapshot_row_v, out);
+    return get_by_sha(reg,
+                      "SELECT " SNAPSHOT_COLS " FROM snapshots"
+                      " WHERE sha256 = ?1",
+                      sha256, "snapshot", snapshot_row, out);
 }
 
 int
@@ -1729,7 +1770,7 @@ vmctld_reg_snapshot_list(vmctld_reg_t *reg, const char *device,
                        "SELECT " SNAPSHOT_COLS " FROM snapshots"
                        " WHERE ?1 IS NULL OR device = ?1"
                        " ORDER BY created_ms DESC, sha256",
-                       device, "list", sizeof(**out), snapshot_row_v, NULL,
+                       device, "list", sizeof(**out), snapshot_row, NULL,
                        (void **)out, n);
 }
 
@@ -1799,6 +1840,26 @@ check_cmd3(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
     return 0;
 }
 
+/*
+ * check_cmd_tail: what vmctld_reg_command_put() and _save() both check
+ * after the id (and put's device, kind and vm): the message, the fields
+ * of schema 3 and the state.
+ */
+static int
+check_cmd_tail(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
+{
+    int rc;
+
+    if ((rc = check_str(reg, c->message, sizeof(c->message), false,
+                        "command message")) ||
+        (rc = check_cmd3(reg, c)))
+        return rc;
+    if (!cmd_state_ok(c->state))
+        return fail(reg, VMCTLD_REG_EINVAL, "command %s: bad state %d",
+                    c->id, (int)c->state);
+    return 0;
+}
+
 int
 vmctld_reg_command_put(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
 {
@@ -1813,13 +1874,8 @@ vmctld_reg_command_put(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
         (rc = check_str(reg, c->kind, sizeof(c->kind), true,
                         "command kind")) ||
         (rc = check_str(reg, c->vm, sizeof(c->vm), false, "command vm")) ||
-        (rc = check_str(reg, c->message, sizeof(c->message), false,
-                        "command message")) ||
-        (rc = check_cmd3(reg, c)))
+        (rc = check_cmd_tail(reg, c)))
         return rc;
-    if (!cmd_state_ok(c->state))
-        return fail(reg, VMCTLD_REG_EINVAL, "command %s: bad state %d",
-                    c->id, (int)c->state);
     if (c->body_len > 0 && c->body == NULL)
         return fail(reg, VMCTLD_REG_EINVAL, "command %s: NULL body", c->id);
     if (c->body_len > (size_t)INT32_MAX)
@@ -1928,22 +1984,13 @@ vmctld_reg_command_get(vmctld_reg_t *reg, const char *id,
 static int
 command_changed(vmctld_reg_t *reg, const char *id)
 {
-    sqlite3_stmt *st;
-    int rc, exists;
+    int exists;
 
     if (sqlite3_changes(reg->db) > 0)
         return 0;
-    if ((rc = prepare(reg, "SELECT count(*) FROM commands WHERE id = ?1",
-                      &st)) != 0)
-        return rc;
-    bind_str(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = db_fail(reg, "read command");
-        sqlite3_finalize(st);
-        return rc;
-    }
-    exists = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    if ((exists = count_key(reg, "SELECT count(*) FROM commands WHERE id = ?1",
+                            id, "read command")) < 0)
+        return exists;
     if (exists == 0)
         return fail(reg, VMCTLD_REG_ENOTFOUND, "no command %s", id);
     return fail(reg, VMCTLD_REG_ESTATE, "command %s is already final", id);
@@ -1993,13 +2040,8 @@ vmctld_reg_command_save(vmctld_reg_t *reg, const vmctld_reg_command_t *c)
     if (reg == NULL || c == NULL)
         return VMCTLD_REG_EINVAL;
     if ((rc = check_str(reg, c->id, sizeof(c->id), true, "command id")) ||
-        (rc = check_str(reg, c->message, sizeof(c->message), false,
-                        "command message")) ||
-        (rc = check_cmd3(reg, c)))
+        (rc = check_cmd_tail(reg, c)))
         return rc;
-    if (!cmd_state_ok(c->state))
-        return fail(reg, VMCTLD_REG_EINVAL, "command %s: bad state %d",
-                    c->id, (int)c->state);
     if ((rc = prepare(reg,
                       "UPDATE commands SET state = ?2, code = ?3,"
                       " message = ?4, updated_ms = ?5, version = ?6,"
@@ -2178,9 +2220,9 @@ rollout_write(vmctld_reg_t *reg, const vmctld_reg_rollout_t *ro)
         return rc;
     bind_str(st, 1, ro->id);
     bind_str(st, 2, ro->package_sha);
-    if (sqlite3_step(st) != SQLITE_ROW)
-        rc = db_fail(reg, "read rollout");
-    else if (sqlite3_column_int(st, 0) == 0)
+    if ((rc = step_row(reg, st, "read rollout")) != 0)
+        return rc;
+    if (sqlite3_column_int(st, 0) == 0)
         rc = fail(reg, VMCTLD_REG_ENOTFOUND, "rollout %s: no package %s",
                   ro->id, ro->package_sha);
     sqlite3_finalize(st);
@@ -2401,22 +2443,15 @@ vmctld_reg_rollout_create(vmctld_reg_t *reg, const vmctld_reg_rollout_t *ro,
     }
     if ((rc = begin(reg)) != 0)
         return rc;
-    if ((rc = prepare(reg,
-                      "SELECT count(*) FROM rollouts WHERE id = ?1",
-                      &st)) != 0)
+    if ((rc = count_key(reg, "SELECT count(*) FROM rollouts WHERE id = ?1",
+                        ro->id, "read rollout")) < 0)
         goto fail;
-    bind_str(st, 1, ro->id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = db_fail(reg, "read rollout");
-        goto fail;
-    }
-    if (sqlite3_column_int(st, 0) != 0) {
+    if (rc != 0) {
         rc = fail(reg, VMCTLD_REG_EEXIST, "rollout %s exists", ro->id);
         goto fail;
     }
-    sqlite3_finalize(st);
-    st = NULL;
     if ((rc = rollout_write(reg, ro)) != 0 ||
+
         (rc = prepare(reg, ROLLOUT_DEVICE_UPSERT, &st)) != 0)
         goto fail;
     for (i = 0; i < n; i++) {
