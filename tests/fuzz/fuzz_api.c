@@ -3,7 +3,8 @@
 
 /*
  * fuzz_api: vmctld's HTTP API (server/vmctl/vmctld/src/api*.c) without
- * sockets.  This file stands in for http.c: it implements http.h, so
+ * sockets.  This file stands in for http.c (the microhttpd half of
+ * http.h; the response helpers come from http_resp.c), so
  * vmctld_api_start() registers its handler here instead of with
  * microhttpd, and each input is one request driven through the same two
  * phases http.c uses (headers, then the body or an overflow), against a
@@ -179,44 +180,6 @@ const char *
 vmctld_http_req_header(const vmctld_http_req_t *req, const char *name)
 {
     return conn_header(req->conn_, name);
-}
-
-int
-vmctld_http_resp_file(vmctld_http_resp_t *resp, const char *path)
-{
-    struct stat st;
-    int fd, e;
-
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return errno;
-    if (fstat(fd, &st) != 0) {
-        e = errno;
-        close(fd);
-        return e;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-    }
-    resp->fd = fd;
-    resp->fd_size = (uint64_t)st.st_size;
-    return 0;
-}
-
-void
-vmctld_http_resp_header(vmctld_http_resp_t *resp, const char *name,
-                        const char *fmt, ...)
-{
-    va_list ap;
-
-    if (resp->nhdrs >= VMCTLD_HTTP_HDRS_MAX)
-        return;
-    resp->hdrs[resp->nhdrs].name = name;
-    va_start(ap, fmt);
-    vsnprintf(resp->hdrs[resp->nhdrs].value,
-              sizeof(resp->hdrs[resp->nhdrs].value), fmt, ap);
-    va_end(ap);
-    resp->nhdrs++;
 }
 
 /* ---- the core ---------------------------------------------------------- */
