@@ -46,12 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,7 +82,7 @@
 #define LOG_LINES 8u          /* what LOGS answers: a few fake lines */
 #define STOPPERS 8u           /* threads closing the clients at the end */
 #define STOP_FLUSH_MS 5000u
-#define SWEEP_MS 250u         /* nodelay_sweep() at most this often */
+#define SWEEP_MS 250u         /* vmf_mqtt_nodelay() at most this often */
 
 /* ---- options ------------------------------------------------------------- */
 
@@ -206,7 +201,6 @@ typedef struct sim {
     atomic_uint failed;       /* UPDATE/CREATE final with an error */
     atomic_uint commands;     /* commands received (not duplicates) */
     atomic_uint connects;     /* connects so far, reconnects included */
-    unsigned broker_port;     /* for nodelay_sweep() */
     uint64_t t0_ms;
 } sim_t;
 
@@ -1441,86 +1435,6 @@ timer_main(void *arg)
     return NULL;
 }
 
-/* ---- TCP_NODELAY --------------------------------------------------------- */
-
-/*
- * The MQTT client turns Nagle's algorithm off on its socket after every
- * connect by looking through /proc/self/fd (common/src/mqtt_paho.c,
- * "Nagle"): with thousands of clients that is O(n^2) and took most of
- * the CPU at 5,000 devices.  So the clients skip it (no_nodelay_scan)
- * and the main thread sweeps once for all of them, after connects.
- */
-
-/* The TCP port of a tcp:// or ssl:// uri (0 if there is none). */
-static unsigned
-uri_port(const char *uri)
-{
-    const char *p = strstr(uri, "://"), *colon = NULL;
-    unsigned long v;
-    char *end;
-
-    if (p == NULL)
-        return 0;
-    for (p += 3; *p != '\0' && *p != '/'; p++)
-        if (*p == ':')
-            colon = p;
-    if (colon == NULL)
-        return strncmp(uri, "ssl://", 6) == 0 ||
-                       strncmp(uri, "mqtts://", 8) == 0
-                   ? 8883u : 1883u;
-    v = strtoul(colon + 1, &end, 10);
-    return end != colon + 1 && (*end == '\0' || *end == '/') && v > 0 &&
-                   v < 65536
-               ? (unsigned)v : 0;
-}
-
-/*
- * nodelay_sweep: TCP_NODELAY on every TCP socket of this process whose
- * peer port is the broker's.  Return: how many were turned on now.
- */
-static unsigned
-nodelay_sweep(unsigned port)
-{
-    struct sockaddr_storage peer;
-    struct dirent *de;
-    socklen_t len;
-    unsigned got, n = 0;
-    int fd, self, type, on;
-    DIR *dir;
-
-    if (port == 0 || (dir = opendir("/proc/self/fd")) == NULL)
-        return 0;
-    self = dirfd(dir);
-    while ((de = readdir(dir)) != NULL) {
-        if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
-            (fd = atoi(de->d_name)) == self)
-            continue;
-        len = sizeof(type);
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
-            type != SOCK_STREAM)
-            continue;
-        len = sizeof(peer);
-        if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
-            continue;
-        if (peer.ss_family == AF_INET)
-            got = ntohs(((struct sockaddr_in *)&peer)->sin_port);
-        else if (peer.ss_family == AF_INET6)
-            got = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
-        else
-            continue;
-        len = sizeof(on);
-        if (got != port ||
-            getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0 ||
-            on != 0)
-            continue;
-        on = 1;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0)
-            n++;
-    }
-    closedir(dir);
-    return n;
-}
-
 /* ---- devices: make, start, stop ------------------------------------------ */
 
 /*
@@ -1585,7 +1499,7 @@ dev_init(sim_t *s, sdev_t *d, uint32_t idx)
     mc.will_payload = wbuf;
     mc.will_len = wlen;
     mc.will_retain = true;
-    mc.no_nodelay_scan = true; /* nodelay_sweep() does it for all */
+    mc.no_nodelay_scan = true; /* vmf_mqtt_nodelay() does it for all */
     rc = vmf_mqtt_create(&mc, on_msg, on_conn, d, &d->mqtt, err,
                          sizeof(err));
     free(wbuf);
@@ -2059,6 +1973,7 @@ main(int argc, char **argv)
     sim_t *s;
     uint64_t next_progress, next_sweep = 0, t_all = 0, now, due;
     unsigned swept = 0;
+    bool nodelay_said = false;
     uint32_t i;
     bool timer_up = false;
     int rc = EXIT_OK;
@@ -2097,8 +2012,6 @@ main(int argc, char **argv)
         goto out;
     }
     timer_up = true;
-    if ((s->broker_port = uri_port(s->o.broker)) == 0)
-        say("no port in %s: Nagle stays on", s->o.broker);
     s->t0_ms = now_ms();
     next_progress = s->t0_ms + 1000;
     say("%u devices %s%05u.. on %s, %u VMs each, %u connects/s",
@@ -2124,10 +2037,19 @@ main(int argc, char **argv)
             say("all %u devices connected in %.1f s", s->o.devices,
                 (double)(t_all - s->t0_ms) / 1000.0);
         }
-        /* TCP_NODELAY for the sockets of new connections. */
+        /*
+         * TCP_NODELAY for the sockets of new connections.  Each client
+         * would look through /proc/self/fd after its own connect: O(n^2)
+         * with thousands of them, most of the CPU at 5,000 devices.  So
+         * they skip it (no_nodelay_scan) and one sweep covers them all.
+         */
         if (atomic_load(&s->connects) != swept && now >= next_sweep) {
             swept = atomic_load(&s->connects);
-            nodelay_sweep(s->broker_port);
+            if (vmf_mqtt_nodelay(s->devs[0].mqtt) < 0 && !nodelay_said) {
+                say("cannot set TCP_NODELAY towards %s: Nagle stays on",
+                    s->o.broker);
+                nodelay_said = true;
+            }
             next_sweep = now_ms() + SWEEP_MS;
         }
         if (now >= next_progress) {

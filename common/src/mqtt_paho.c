@@ -731,32 +731,27 @@ broker_port(const vmf_mqtt_t *c)
 }
 
 /*
- * set_nodelay: turn Nagle's algorithm off on the socket of the connection
- * just made (worker, lock not held; see "Nagle" at the top).  Paho 1.3.12
- * has no option for TCP_NODELAY and does not hand out its socket, so this
- * looks through the process's descriptors (/proc/self/fd) for TCP sockets
- * whose peer port is the broker's.  Another connection of this process
- * to the same port is an MQTT connection too and gains from it just the
+ * nodelay_port: TCP_NODELAY on every TCP socket of this process whose
+ * peer port is `port`.  Paho 1.3.12 has no option for TCP_NODELAY and
+ * does not hand out its socket, so this looks through the process's
+ * descriptors (/proc/self/fd).  Another connection of this process to
+ * the same port is an MQTT connection too and gains from it just the
  * same.
- * Return: how many such sockets now have TCP_NODELAY (0: none found,
- * logged).
+ * Return: how many such sockets have TCP_NODELAY now, or -1 with errno
+ * set when /proc/self/fd cannot be read.
  */
 static int
-set_nodelay(vmf_mqtt_t *c)
+nodelay_port(unsigned port)
 {
     struct sockaddr_storage peer;
     socklen_t len;
     struct dirent *de;
-    unsigned port = broker_port(c), got;
+    unsigned got;
     int fd, self, type, on, n = 0;
     DIR *d;
 
-    if (port == 0 || (d = opendir("/proc/self/fd")) == NULL) {
-        logf_("cannot look for the socket to %s (%s); Nagle stays on, so "
-              "small packets may wait for delayed ACKs", c->uri,
-              port == 0 ? "no port in the uri" : strerror(errno));
-        return 0;
-    }
+    if ((d = opendir("/proc/self/fd")) == NULL)
+        return -1;
     self = dirfd(d);
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
@@ -788,6 +783,39 @@ set_nodelay(vmf_mqtt_t *c)
         n++;
     }
     closedir(d);
+    return n;
+}
+
+int
+vmf_mqtt_nodelay(vmf_mqtt_t *c)
+{
+    unsigned port;
+    int n;
+
+    if (c == NULL || (port = broker_port(c)) == 0)
+        return VMF_MQTT_EINVAL;
+    if ((n = nodelay_port(port)) < 0)
+        return VMF_MQTT_EFAIL;
+    return n;
+}
+
+/*
+ * set_nodelay: turn Nagle's algorithm off on the socket of the connection
+ * just made (worker, lock not held; see "Nagle" at the top).
+ * Return: how many sockets to the broker now have TCP_NODELAY (0: none
+ * found, or no way to look: logged).
+ */
+static int
+set_nodelay(vmf_mqtt_t *c)
+{
+    int n = vmf_mqtt_nodelay(c);
+
+    if (n < 0) {
+        logf_("cannot look for the socket to %s (%s); Nagle stays on, so "
+              "small packets may wait for delayed ACKs", c->uri,
+              n == VMF_MQTT_EINVAL ? "no port in the uri" : strerror(errno));
+        return 0;
+    }
     if (n == 0)
         logf_("found no socket to %s to set TCP_NODELAY on; small packets "
               "may wait for delayed ACKs", c->uri);

@@ -55,8 +55,8 @@ typedef struct {
     /* true: after a connect, do not search /proc/self/fd for this
      * client's socket to turn Nagle off (TCP_NODELAY, see mqtt_paho.c).
      * The search is O(descriptors) per connect, so a process with
-     * thousands of clients (bench/fleet/fleet-sim) sets this and sets
-     * TCP_NODELAY on its sockets itself.  Default false. */
+     * thousands of clients (bench/fleet/fleet-sim) sets this and calls
+     * vmf_mqtt_nodelay() now and then instead.  Default false. */
     bool no_nodelay_scan;
     /* Last Will (optional): published by the broker if we vanish. */
     const char *will_topic;
@@ -131,6 +131,17 @@ void vmf_mqtt_destroy(vmf_mqtt_t *c);
  * stderr.  Call it before the first vmf_mqtt_create().
  */
 void vmf_mqtt_set_log(void (*fn)(const char *line));
+
+/**
+ * Turn Nagle's algorithm off (TCP_NODELAY) on every TCP socket of this
+ * process whose peer is the port of c's broker: what each client does
+ * after its connect unless no_nodelay_scan is set.  One call covers all
+ * the clients of a process that talk to the same broker port.
+ * @return how many such sockets have TCP_NODELAY now; VMF_MQTT_EINVAL
+ *         (no port in the uri) or VMF_MQTT_EFAIL (/proc/self/fd cannot
+ *         be read).
+ */
+int vmf_mqtt_nodelay(vmf_mqtt_t *c);
 
 /** @return static text for a VMF_MQTT_E* code. */
 const char *vmf_mqtt_strerror(int err);
