@@ -13,7 +13,8 @@
 # libraries ldd names, dash for the device entrypoint) loaded with
 # `docker import`.  Also makes deploy/docker/secrets/ (a fleet key pair
 # and an operator token) if it does not exist.  Idempotent: re-running
-# replaces the images.  TAG=... overrides the tag "dev".
+# replaces the images.  TAG=... overrides the tag "dev";
+# VMFLEET_SECRETS=DIR puts the secrets there instead.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,7 +61,8 @@ import() {
     shift 2
     img="vmfleet/$name:$tag"
     tar -C "$root" --numeric-owner -c . |
-        docker import "$@" - "$img" >/dev/null
+        docker import --change "LABEL org.vmfleet.image=$name" "$@" - \
+            "$img" >/dev/null
     echo "built $img"
 }
 
@@ -101,7 +103,7 @@ import "$r" device \
     --change 'ENV VMS=sensor,counter,blinky'
 
 # secrets: the fleet key pair and the API tokens (kept when present)
-s=$here/secrets
+s=${VMFLEET_SECRETS:-$here/secrets}
 mkdir -p "$s"
 if [ ! -f "$s/fleet.pub" ]; then
     "$build/bin/vmctl" keys gen -o "$s/fleet" >/dev/null
@@ -112,6 +114,9 @@ for t in admin viewer; do
     (umask 077; od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$s/$t.token")
     echo "made $s/$t.token"
 done
+
+# The images this script made before, now untagged.
+docker image prune -f --filter label=org.vmfleet.image >/dev/null || true
 
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' |
     grep "^vmfleet/.*:$tag " || true

@@ -30,6 +30,9 @@ vmf_deps_group() {
     # The dashboard's browser test (tests/web) and scripts/screenshots:
     # headless Chromium driven by Selenium, all from Debian.
     web) echo "chromium chromium-driver python3-selenium python3-venv" ;;
+    # The Docker fleet tests (tests/fleet), only where a Docker engine
+    # answers: compose v1, tc (iproute2), nsenter (util-linux).
+    fleet) echo "docker-compose iproute2 util-linux python3" ;;
     *)
         echo "vmf_deps: unknown group '$1'" >&2
         return 1
