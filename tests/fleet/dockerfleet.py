@@ -16,39 +16,14 @@ import datetime
 import json
 import os
 import re
-import socket
 import subprocess
-import time
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DEPLOY = os.path.join(ROOT, "deploy", "docker")
-
-
-class FleetError(Exception):
-    pass
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(what, cond, timeout, interval=0.2):
-    """Poll cond() until it returns something true; FleetError after
-    timeout seconds.  Returns cond()'s value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise FleetError("timed out after %ss waiting for %s" %
-                             (timeout, what))
-        time.sleep(interval)
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
+from vmftest import FleetError, free_port  # noqa: E402
 
 
 def run(args, check=True, timeout=300, env=None):

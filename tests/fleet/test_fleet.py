@@ -45,8 +45,9 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from dockerfleet import (DockerFleet, FleetError, counts,  # noqa: E402
-                         docker_answers, largest_gap_ms, wait_for)
+from dockerfleet import (DockerFleet, counts, docker_answers,  # noqa: E402
+                         largest_gap_ms)
+from vmftest import FleetError, custom_section, wait_for  # noqa: E402
 
 SKIP = 77
 NDEVICES = 5
@@ -247,9 +248,8 @@ class Tests:
         # sensor with a 960 KiB custom section: under the VM's 1 MiB
         # storage quota (an update keeps the VM's manifest).
         with open(self.wasm("sensor"), "rb") as src, open(big, "wb") as o:
-            name = b"vmfleet.padding"
-            body = leb(len(name)) + name + os.urandom(960 * 1024)
-            o.write(src.read() + b"\x00" + leb(len(body)) + body)
+            o.write(src.read() + custom_section(b"vmfleet.padding",
+                                                960 * 1024))
         pkg = self.pkg(big, "sensor", "4.0.0")
         try:
             veth = f.throttle(c, "1mbit")
@@ -493,15 +493,6 @@ class Tests:
             "%.1f s" % (t_up - t0, ", ".join(
                 "%.1f" % (conn[d] - t_up) for d in self.ids), worst,
                 max(answered.values()) - t_up))
-
-
-def leb(n):
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def cmd_pct(prog, t_cut):

@@ -19,21 +19,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
+import sys
 import urllib.error
 import urllib.request
 
-
-class FleetError(Exception):
-    pass
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "pylib"))
+from vmftest import (FleetError, custom_section, free_port,  # noqa: E402,F401
+                     wait_for)
 
 
 def port_open(port):
@@ -45,35 +38,12 @@ def port_open(port):
         s.close()
 
 
-def wait_for(what, cond, timeout, interval=0.1):
-    """Poll cond() until it returns something true; FleetError after
-    timeout seconds.  Returns cond()'s value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise FleetError("timed out after %ss waiting for %s" %
-                             (timeout, what))
-        time.sleep(interval)
-
-
 def wasm_module(path, size):
     """A valid WebAssembly module of about `size` bytes: the header and
     one custom section (the simulated devices never run it)."""
-    def leb(n):
-        out = bytearray()
-        while True:
-            b = n & 0x7F
-            n >>= 7
-            out.append(b | (0x80 if n else 0))
-            if not n:
-                return bytes(out)
-    name = b"web-test"
-    body = leb(len(name)) + name + os.urandom(max(0, size - 32))
     with open(path, "wb") as f:
-        f.write(b"\0asm\1\0\0\0" + b"\0" + leb(len(body)) + body)
+        f.write(b"\0asm\1\0\0\0" +
+                custom_section(b"web-test", max(0, size - 32)))
 
 
 class FleetEnv:
