@@ -11,14 +11,20 @@
 #                        environment and the hostname
 # Each image is a minimal root filesystem (the binaries, the shared
 # libraries ldd names, dash for the device entrypoint) loaded with
-# `docker import`.  Also makes deploy/docker/secrets/ (a fleet key pair
-# and an operator token) if it does not exist.  Idempotent: re-running
+# `docker import`.  Also makes deploy/docker/secrets/ (a fleet key pair,
+# an operator and a viewer token) where they do not exist.  Idempotent: re-running
 # replaces the images.  TAG=... overrides the tag "dev";
-# VMFLEET_SECRETS=DIR puts the secrets there instead.
+# VMFLEET_SECRETS=DIR puts the secrets there instead.  Exit: 0 built,
+# 1 failed, 2 usage.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:?usage: build.sh BUILD_DIR}
+case "${1:-}" in
+    -h|--help) sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    ''|-*) echo "usage: deploy/docker/build.sh BUILD_DIR (--help)" >&2; exit 2 ;;
+esac
+build=$1
+[ -d "$build" ] || { echo "build.sh: $build: no such directory" >&2; exit 2; }
 build=$(cd "$build" && pwd)
 tag=${TAG:-dev}
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmfleet-docker.XXXXXX")
