@@ -262,7 +262,20 @@ seed_registry(void)
     snprintf(s.vm, sizeof(s.vm), "sensor");
     s.size = sizeof(snap);
     s.created_ms = 2000;
-    snprintf(s.path, sizeof(s.path), "%s/snap.bin", run_dir);
+    /* Where the store keeps it: vmctld serves the blob from its store,
+     * whatever path the row recorded. */
+    snprintf(s.path, sizeof(s.path), "%s/store", run_dir);
+    if (mkdir(s.path, 0700) != 0)
+        die("setup", "mkdir %s: %s", s.path, strerror(errno));
+    snprintf(s.path, sizeof(s.path), "%s/store/snapshots", run_dir);
+    if (mkdir(s.path, 0700) != 0)
+        die("setup", "mkdir %s: %s", s.path, strerror(errno));
+    snprintf(s.path, sizeof(s.path), "%s/store/snapshots/%.2s", run_dir,
+             snap_sha);
+    if (mkdir(s.path, 0700) != 0)
+        die("setup", "mkdir %s: %s", s.path, strerror(errno));
+    snprintf(s.path, sizeof(s.path), "%s/store/snapshots/%.2s/%s", run_dir,
+             snap_sha, snap_sha);
     write_file(s.path, snap, sizeof(snap));
     if (vmctld_reg_snapshot_put(reg, &s) != 0)
         die("setup", "snapshot");

@@ -156,7 +156,17 @@ seed_registry(fixture_t *f)
     snprintf(s.vm, sizeof(s.vm), "sensor");
     s.size = sizeof(f->snap);
     s.created_ms = 2000;
-    snprintf(s.path, sizeof(s.path), "%s/snap.bin", f->dir);
+    /* Where the store keeps it: vmctld serves the blob from its store,
+     * whatever path the row recorded. */
+    snprintf(s.path, sizeof(s.path), "%s/store", f->dir);
+    assert_int_equal(mkdir(s.path, 0700), 0);
+    snprintf(s.path, sizeof(s.path), "%s/store/snapshots", f->dir);
+    assert_int_equal(mkdir(s.path, 0700), 0);
+    snprintf(s.path, sizeof(s.path), "%s/store/snapshots/%.2s", f->dir,
+             f->snap_sha);
+    assert_int_equal(mkdir(s.path, 0700), 0);
+    snprintf(s.path, sizeof(s.path), "%s/store/snapshots/%.2s/%s", f->dir,
+             f->snap_sha, f->snap_sha);
     write_file(s.path, f->snap, sizeof(f->snap));
     assert_int_equal(vmctld_reg_snapshot_put(reg, &s), 0);
     vmctld_reg_close(reg);

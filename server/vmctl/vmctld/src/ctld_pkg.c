@@ -157,6 +157,15 @@ blob_get(ctld_t *c, vmctld_store_kind_t kind, const char *sha, void *out)
                                ? "reading a package"
                                : "reading a snapshot");
     ctld__rd_unlock(c);
+    /* The row keeps the path the blob was stored under, but the store
+     * may have moved since (a restored backup, another
+     * storage.store_dir): the blob is where the store is now. */
+    if (rc == 0)
+        (void)vmctld_store_path(c->store, kind, sha,
+                                kind == VMCTLD_STORE_PACKAGE
+                                    ? ((vmctld_reg_package_t *)out)->path
+                                    : ((vmctld_reg_snapshot_t *)out)->path,
+                                VMCTLD_REG_PATH_MAX);
     return rc;
 }
 
