@@ -26,7 +26,7 @@ vmf_deps_group() {
     tls) echo "libmbedtls-dev" ;;
     mqtt) echo "mosquitto libpaho-mqtt-dev openssl" ;;
     bench) echo "gcc clang lld wasi-libc libclang-rt-14-dev-wasm32" ;;
-    server) echo "libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev curl openssl" ;;
+    server) echo "libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev curl openssl sqlite3" ;;
     # The dashboard's browser test (tests/web) and scripts/screenshots:
     # headless Chromium driven by Selenium, all from Debian.
     web) echo "chromium chromium-driver python3-selenium python3-venv" ;;
