@@ -17,7 +17,12 @@
  *     (Paho's automaticReconnect counts in whole seconds, too coarse for a
  *     250 ms first retry on loopback), so automaticReconnect is off;
  *   - after every connect it re-sends every remembered subscription and
- *     waits for the SUBACK, then reports on_conn(true);
+ *     waits for the SUBACK, then reports on_conn(true); except when the
+ *     broker resumed our session and that session already holds every
+ *     filter (a full re-subscribe was acknowledged in it and nothing was
+ *     added since): then it reports at once.  A resumed session's SUBACK
+ *     queues behind whatever the broker kept for us while we were away,
+ *     which on a slow link is minutes of data;
  *   - only then does it send the publishes held while disconnected, so a
  *     request buffered offline never goes out before the subscription
  *     that will receive its response.
@@ -153,6 +158,12 @@ struct vmf_mqtt {
     enum conn_state state;
     bool stopping;
     bool resub_due;           /* worker must send the re-subscribe */
+    bool resub_skip;          /* ... or only announce: the session has it */
+    bool session_present;     /* the last connect resumed a session */
+    uint32_t subs_gen;        /* bumped when a filter is added or changed */
+    uint32_t resub_gen;       /* subs_gen of the re-subscribe in flight */
+    uint32_t session_gen;     /* subs_gen the broker's session holds (0:
+                               * not known to hold them) */
     bool announced;           /* on_conn(true) queued for this connection */
     bool draining;            /* worker is sending a held publish */
     uint64_t next_try;        /* ms, monotonic */
@@ -360,6 +371,11 @@ on_connect_ok(void *ctx, MQTTAsync_successData5 *r)
                   ? " (session resumed)" : "");
         c->state = ST_RESUB;
         c->resub_due = true;
+        c->session_present = r != NULL && r->alt.connect.sessionPresent;
+        c->resub_skip = c->session_present && c->session_gen != 0 &&
+                        c->session_gen == c->subs_gen;
+        if (!c->resub_skip)
+            c->session_gen = 0; /* a new session, or not known to hold them */
         c->backoff_ms = c->min_retry_ms;
         c->window = c->max_inflight;
         if (r != NULL) {
@@ -414,6 +430,7 @@ static void
 on_resub_ok(void *ctx, MQTTAsync_successData5 *r)
 {
     vmf_mqtt_t *c = ctx;
+    bool all = true;
     int i;
 
     cb_enter(c);
@@ -424,14 +441,20 @@ on_resub_ok(void *ctx, MQTTAsync_successData5 *r)
     if (r != NULL && r->alt.sub.reasonCodeCount > 1 &&
         r->alt.sub.reasonCodes != NULL) {
         for (i = 0; i < r->alt.sub.reasonCodeCount; i++)
-            if (r->alt.sub.reasonCodes[i] >= MQTTREASONCODE_UNSPECIFIED_ERROR)
+            if (r->alt.sub.reasonCodes[i] >=
+                MQTTREASONCODE_UNSPECIFIED_ERROR) {
                 logf_("re-subscribe: filter %d refused: %s", i,
                       MQTTReasonCode_toString(r->alt.sub.reasonCodes[i]));
+                all = false;
+            }
     } else if (r != NULL &&
                r->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
         logf_("re-subscribe refused: %s",
               MQTTReasonCode_toString(r->reasonCode));
+        all = false;
     }
+    if (all)
+        c->session_gen = c->resub_gen;
     resub_done_locked(c);
     cb_leave(c);
 }
@@ -832,6 +855,7 @@ resubscribe(vmf_mqtt_t *c)
     sub_t *s;
 
     pthread_mutex_lock(&c->lock);
+    c->resub_gen = c->subs_gen;
     for (s = c->subs; s != NULL; s = s->next)
         n++;
     if (n > 0) {
@@ -916,12 +940,17 @@ worker_main(void *arg)
             continue;
         }
         if (c->state == ST_RESUB && c->resub_due) {
+            bool skip = c->resub_skip;
+
             c->resub_due = false;
             pthread_mutex_unlock(&c->lock);
             if (!c->no_nodelay_scan)
                 set_nodelay(c);
-            resubscribe(c);
+            if (!skip)
+                resubscribe(c);
             pthread_mutex_lock(&c->lock);
+            if (skip)
+                resub_done_locked(c);
             continue;
         }
         if (c->state == ST_UP && (hm = c->held) != NULL &&
@@ -1305,6 +1334,9 @@ vmf_mqtt_subscribe(vmf_mqtt_t *c, const char *filter, int qos)
         c->subs = s;
     }
     s->qos = qos;
+    c->subs_gen++; /* the session holds it only after a full re-subscribe */
+    if (c->subs_gen == 0)
+        c->subs_gen = 1;
     /* While connecting, the re-subscribe after the connect covers it. */
     now = c->state == ST_RESUB || c->state == ST_UP;
     pthread_mutex_unlock(&c->lock);
@@ -1349,6 +1381,19 @@ vmf_mqtt_connected(vmf_mqtt_t *c)
     up = c->state == ST_UP;
     pthread_mutex_unlock(&c->lock);
     return up;
+}
+
+bool
+vmf_mqtt_session_resumed(vmf_mqtt_t *c)
+{
+    bool r;
+
+    if (c == NULL)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    r = c->session_present;
+    pthread_mutex_unlock(&c->lock);
+    return r;
 }
 
 int

@@ -101,6 +101,12 @@ int vmf_mqtt_start(vmf_mqtt_t *c);
 /** @return true while connected. */
 bool vmf_mqtt_connected(vmf_mqtt_t *c);
 
+/** @return true when the current (or last) connection resumed a session
+ *  the broker had kept (MQTT "session present", clean_start false): the
+ *  broker still holds our subscriptions and delivers what was sent to us
+ *  while we were away. */
+bool vmf_mqtt_session_resumed(vmf_mqtt_t *c);
+
 /** Wait until connected, up to timeout_ms.  @return 0 or
  *  VMF_MQTT_ETIMEDOUT. */
 int vmf_mqtt_wait_connected(vmf_mqtt_t *c, uint32_t timeout_ms);

@@ -16,6 +16,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,8 +162,8 @@ spawn(test_broker_t *b, char *err, size_t errlen)
     return 0;
 }
 
-int
-test_broker_start(test_broker_t *b, char *err, size_t errlen)
+static int
+start(test_broker_t *b, bool persistent, char *err, size_t errlen)
 {
     struct passwd *pw = getpwuid(geteuid());
     char conf[300];
@@ -189,21 +190,35 @@ test_broker_start(test_broker_t *b, char *err, size_t errlen)
     fprintf(f, "# written by tests/unit/common/broker.c\n"
                "listener %u 127.0.0.1\n"
                "allow_anonymous true\n"
-               "persistence false\n"
+               "persistence %s\n"
+               "persistence_location %s/\n"
                "log_dest stderr\n"
                "log_type error\nlog_type warning\nlog_type notice\n"
-               "log_type information\n"
+               "log_type information\nlog_type subscribe\n"
                "connection_messages true\n"
                /* Stay who we are: a root mosquitto would otherwise
                 * switch to the "mosquitto" user, which also clears
                 * PR_SET_PDEATHSIG. */
                "user %s\n",
-            b->port, pw != NULL ? pw->pw_name : "mosquitto");
+            b->port, persistent ? "true" : "false", b->dir,
+            pw != NULL ? pw->pw_name : "mosquitto");
     if (fclose(f) != 0) {
         seterr(err, errlen, "broker: %s: %s", conf, strerror(errno));
         return -1;
     }
     return spawn(b, err, errlen);
+}
+
+int
+test_broker_start(test_broker_t *b, char *err, size_t errlen)
+{
+    return start(b, false, err, errlen);
+}
+
+int
+test_broker_start_persistent(test_broker_t *b, char *err, size_t errlen)
+{
+    return start(b, true, err, errlen);
 }
 
 int

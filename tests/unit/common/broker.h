@@ -4,7 +4,8 @@
 /*
  * broker: a private mosquitto for tests.  Each broker gets its own config
  * in a fresh temporary directory and its own free loopback port (never
- * the system service's 1883), with persistence off and anonymous access.
+ * the system service's 1883), with persistence off (unless asked) and
+ * anonymous access.
  * Test helper only: it forks and execs /usr/sbin/mosquitto (or
  * $VMF_MOSQUITTO), and is not thread-safe.
  *
@@ -32,6 +33,11 @@ typedef struct {
 /** Pick a free port, write the config, start mosquitto and wait (up to
  *  10 s) until the port accepts.  @return 0, or -1 with err set. */
 int test_broker_start(test_broker_t *b, char *err, size_t errlen);
+
+/** The same, with persistence on: a stop (SIGTERM) saves the sessions
+ *  and retained messages, and a restart loads them. */
+int test_broker_start_persistent(test_broker_t *b, char *err,
+                                 size_t errlen);
 
 /** SIGTERM, then SIGKILL after 5 s; waits for the process.  Idempotent. */
 void test_broker_stop(test_broker_t *b);

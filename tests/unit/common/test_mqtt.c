@@ -552,6 +552,94 @@ test_mqtt_reconnects_after_broker_restart(void **state)
     sink_fini(&s);
 }
 
+/* How many times the broker logged filter's subscription by id. */
+static int
+subscribes_logged(const test_broker_t *b, const char *id, const char *filter)
+{
+    char path[300], line[512], want[200];
+    int n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/mosquitto.log", b->dir);
+    snprintf(want, sizeof(want), " %s 1 %s", id, filter);
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strlen(line) >= strlen(want) &&
+            strcmp(line + strlen(line) - strlen(want), want) == 0)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* A broker that resumes our session already holds our subscriptions:
+ * the client reports "up" at once, without a re-subscribe whose SUBACK
+ * could queue behind what the broker kept for it (minutes on a slow
+ * link), and the session's subscription still delivers. */
+static void
+test_mqtt_resumed_session_skips_resubscribe(void **state)
+{
+    test_broker_t pb;
+    vmf_mqtt_config_t cfg;
+    vmf_mqtt_t *a = NULL, *b;
+    vmf_mqtt_msg_t m;
+    sink_t s, sb;
+    char err[200];
+
+    (void)state;
+    assert_int_equal(test_broker_start_persistent(&pb, err, sizeof(err)),
+                     0);
+    sink_init(&s);
+    sink_init(&sb);
+    base_cfg(&cfg, "ps-a");
+    cfg.uri = pb.uri;
+    cfg.clean_start = false;
+    assert_int_equal(vmf_mqtt_create(&cfg, on_msg, on_conn, &s, &a, err,
+                                     sizeof(err)), 0);
+    assert_int_equal(vmf_mqtt_subscribe(a, "ps/#", 1), 0);
+    assert_int_equal(vmf_mqtt_start(a), 0);
+    assert_int_equal(vmf_mqtt_wait_connected(a, WAIT_MS), 0);
+    assert_true(sink_wait_conn(&s, 1));
+    assert_int_equal(subscribes_logged(&pb, "ps-a", "ps/#"), 1);
+
+    /* Stopped cleanly, the broker saves the session; restarted, it
+     * resumes it. */
+    assert_int_equal(test_broker_restart(&pb, err, sizeof(err)), 0);
+    assert_true(sink_wait_conn(&s, 3));
+    assert_false(s.conn[1]);
+    assert_true(s.conn[2]);
+    assert_int_equal(vmf_mqtt_wait_connected(a, WAIT_MS), 0);
+    assert_int_equal(subscribes_logged(&pb, "ps-a", "ps/#"), 1);
+
+    base_cfg(&cfg, "ps-b");
+    cfg.uri = pb.uri;
+    assert_int_equal(vmf_mqtt_create(&cfg, on_msg, on_conn, &sb, &b, err,
+                                     sizeof(err)), 0);
+    assert_int_equal(vmf_mqtt_start(b), 0);
+    assert_int_equal(vmf_mqtt_wait_connected(b, WAIT_MS), 0);
+    memset(&m, 0, sizeof(m));
+    m.topic = "ps/after";
+    m.payload = (const uint8_t *)"kept";
+    m.len = 4;
+    m.qos = 1;
+    assert_int_equal(vmf_mqtt_publish(b, &m), 0);
+    assert_true(sink_wait_topic(&s, "ps/after", 0) >= 0);
+
+    /* A filter added since: the next resumed session re-subscribes. */
+    assert_int_equal(vmf_mqtt_subscribe(a, "ps2/#", 1), 0);
+    assert_int_equal(test_broker_restart(&pb, err, sizeof(err)), 0);
+    assert_true(sink_wait_conn(&s, 5));
+    assert_int_equal(vmf_mqtt_wait_connected(a, WAIT_MS), 0);
+    assert_int_equal(subscribes_logged(&pb, "ps-a", "ps/#"), 2);
+    vmf_mqtt_destroy(b);
+    vmf_mqtt_destroy(a);
+    test_broker_cleanup(&pb);
+    sink_fini(&sb);
+    sink_fini(&s);
+}
+
 static void
 test_mqtt_pending_and_flush(void **state)
 {
@@ -746,6 +834,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_mqtt_will_published_when_client_dies),
         cmocka_unit_test(test_mqtt_pending_and_flush),
         cmocka_unit_test(test_mqtt_reconnects_after_broker_restart),
+        cmocka_unit_test(test_mqtt_resumed_session_skips_resubscribe),
         cmocka_unit_test(test_mqtt_destroy_while_connecting_is_prompt),
         cmocka_unit_test(test_mqtt_socket_has_tcp_nodelay),
     };
