@@ -48,6 +48,8 @@ usage(FILE *f)
 "  --window N             chunks in flight, 1..%d (8)\n"
 "  --max-package BYTES    largest transfer accepted (16777216)\n"
 "  --chunk-timeout-ms N   first chunk re-request timeout (2000)\n"
+"  --keepalive S          MQTT keep-alive: a dead link is noticed after\n"
+"                         about S seconds, by the broker after 1.5 S (30)\n"
 "  --label KEY=VALUE      reported in /state (up to %d)\n"
 "  --ca FILE --cert FILE --key FILE   TLS: broker CA, client cert and key\n"
 "  --supervised           exit 3 when the parent (vmrt) goes away\n"
@@ -167,6 +169,13 @@ parse_args(int argc, char **argv, ota_cfg_t *c)
                 return EXIT_USAGE;
             }
             c->chunk_timeout_ms = (uint32_t)v;
+        } else if (strcmp(a, "--keepalive") == 0) {
+            if (!parse_u64(val, 2, 65535, &v)) {
+                fprintf(stderr, "vmrt-ota: --keepalive: '%s' is not "
+                        "2..65535\n", val);
+                return EXIT_USAGE;
+            }
+            c->keepalive_s = (uint32_t)v;
         } else if (strcmp(a, "--label") == 0) {
             const char *eq = strchr(val, '=');
             vmf_label_t *l = &c->labels[c->nlabels];
@@ -289,6 +298,7 @@ mqtt_setup(ota_t *o)
     mc.ca_file = o->cfg.ca;
     mc.cert_file = o->cfg.cert;
     mc.key_file = o->cfg.key;
+    mc.keepalive_s = o->cfg.keepalive_s; /* 0: the wrapper's 30 s */
     mc.clean_start = false;
     mc.session_expiry_s = 3600;
     mc.will_topic = o->t_state;

@@ -409,7 +409,7 @@ pull(worker_t *w, job_t *j, uint8_t **data, size_t *len, char *msg,
     ota_xfer_t *x = NULL;
     uint64_t next;
     ota_item_t *it;
-    bool rereq, cancel;
+    bool rereq, resumed, cancel;
     int code;
 
     cfg.window = o->cfg.window;
@@ -426,6 +426,7 @@ pull(worker_t *w, job_t *j, uint8_t **data, size_t *len, char *msg,
     while (!ota_xfer_complete(x)) {
         pl_mutex_lock(&o->lock);
         rereq = o->rerequest;
+        resumed = o->resumed;
         o->rerequest = false;
         cancel = o->cancel;
         pl_mutex_unlock(&o->lock);
@@ -440,7 +441,9 @@ pull(worker_t *w, job_t *j, uint8_t **data, size_t *len, char *msg,
             return VMF_E_CANCELLED;
         }
         if (rereq)
-            ota_xfer_rerequest(x);
+            ota_xfer_reconnected(x, resumed, ota__now_ms());
+        if (!vmf_mqtt_connected(o->mqtt))
+            ota_xfer_offline(x, ota__now_ms());
         if ((code = ota_xfer_pump(x, ota__now_ms(), &next)) != VMF_OK) {
             snprintf(msg, msglen, "transfer %s: cannot save its state",
                      j->c.xfer.id);

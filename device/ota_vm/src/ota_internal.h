@@ -48,6 +48,7 @@ typedef struct {
     uint32_t health_ms;
     uint32_t window;
     uint32_t chunk_timeout_ms;
+    uint32_t keepalive_s;       /* 0 = the MQTT wrapper's default */
     uint64_t max_package;
 } ota_cfg_t;
 
@@ -97,6 +98,7 @@ typedef struct ota {
     size_t nitems;
     bool stop;
     bool rerequest;            /* reconnected: ask for in-flight chunks */
+    bool resumed;              /* ... on a session the broker kept */
     bool state_dirty;          /* publish /state when the debounce allows */
     bool vmrt_up;              /* event stream connected */
     /* The active long command, for CANCEL and duplicate answers. */

@@ -69,15 +69,19 @@ void
 ota__on_conn(void *arg, bool connected, const char *why)
 {
     ota_t *o = arg;
+    bool resumed;
 
     if (!connected) {
         ota__log("mqtt: connection lost (%s); reconnecting",
                  why ? why : "?");
         return;
     }
-    ota__log("mqtt: connected to %s as %s", o->cfg.broker, o->cfg.device);
+    resumed = vmf_mqtt_session_resumed(o->mqtt);
+    ota__log("mqtt: connected to %s as %s%s", o->cfg.broker, o->cfg.device,
+             resumed ? " (session resumed)" : "");
     pl_mutex_lock(&o->lock);
     o->rerequest = true;
+    o->resumed = resumed;
     o->state_dirty = true;
     pl_cond_broadcast(&o->cond);
     pl_mutex_unlock(&o->lock);
@@ -91,10 +95,9 @@ ota__state_dirty(ota_t *o)
     pl_mutex_unlock(&o->lock);
 }
 
-int
-ota__publish_raw(ota_t *o, const char *topic, const uint8_t *buf,
-                 size_t len, const uint8_t *corr, size_t corr_len,
-                 bool retain)
+static int
+publish(ota_t *o, const char *topic, const uint8_t *buf, size_t len,
+        const uint8_t *corr, size_t corr_len, bool retain, int qos)
 {
     vmf_mqtt_msg_t m;
     int rc;
@@ -103,13 +106,21 @@ ota__publish_raw(ota_t *o, const char *topic, const uint8_t *buf,
     m.topic = topic;
     m.payload = buf;
     m.len = len;
-    m.qos = 1;
+    m.qos = qos;
     m.retain = retain;
     m.corr = corr_len > 0 ? corr : NULL;
     m.corr_len = corr_len;
     if ((rc = vmf_mqtt_publish(o->mqtt, &m)) != 0)
         ota__log("mqtt: publish on %s: %s", topic, vmf_mqtt_strerror(rc));
     return rc;
+}
+
+int
+ota__publish_raw(ota_t *o, const char *topic, const uint8_t *buf,
+                 size_t len, const uint8_t *corr, size_t corr_len,
+                 bool retain)
+{
+    return publish(o, topic, buf, len, corr, corr_len, retain, 1);
 }
 
 void
@@ -147,7 +158,12 @@ ota__send_req(void *arg, const char *xfer_id, uint32_t first,
         return rc;
     ota__debug("transfer %s: asking for chunks %u..%u", xfer_id,
                (unsigned)first, (unsigned)(first + count - 1));
-    rc = ota__publish_raw(o, o->t_req, buf, len, NULL, 0, false);
+    /* QoS 0: a request is idempotent and asked again on its timeout
+     * (ota_xfer.c), so a PUBACK buys nothing; and as QoS 1 requests
+     * would fill the client's in-flight window while their PUBACKs queue
+     * behind the chunks on a slow downlink, holding up this device's
+     * State and Results (docs/protocol.md, "MQTT rules"). */
+    rc = publish(o, o->t_req, buf, len, NULL, 0, false, 0);
     free(buf);
     return rc;
 }

@@ -30,8 +30,14 @@ struct ota_xfer {
     /* In flight: chunk index, when asked, current timeout. */
     uint32_t *fl;
     uint64_t *fl_sent;
-    uint32_t *fl_tmo;
+    uint8_t *fl_dbl;       /* doublings of its timeout so far */
+    uint8_t *fl_rep;       /* asked more than once (no RTT sample) */
     uint32_t nfl;
+    /* Round-trip estimate, request to chunk, as TCP's (RFC 6298): the
+     * first timeout of a request is max(cfg.timeout_ms, srtt + 4 var). */
+    uint32_t srtt_ms, rttvar_ms;
+    bool rtt_known;
+    uint64_t last_rx_ms;   /* when a chunk of this transfer last came */
     uint32_t next_new;     /* no chunk below it is unasked and missing */
     uint32_t unsynced;     /* chunks written since the last map */
     uint64_t last_sync_ms;
@@ -171,10 +177,12 @@ ota_xfer_open(const pl_root_t *root, const vmf_xfer_t *xf,
     x->bad = calloc(1, x->n + 1);
     x->fl = calloc(cfg->window, sizeof(*x->fl));
     x->fl_sent = calloc(cfg->window, sizeof(*x->fl_sent));
-    x->fl_tmo = calloc(cfg->window, sizeof(*x->fl_tmo));
+    x->fl_dbl = calloc(cfg->window, sizeof(*x->fl_dbl));
+    x->fl_rep = calloc(cfg->window, sizeof(*x->fl_rep));
     x->due = calloc(cfg->window, sizeof(*x->due));
     if (x->have == NULL || x->bad == NULL || x->fl == NULL ||
-        x->fl_sent == NULL || x->fl_tmo == NULL || x->due == NULL)
+        x->fl_sent == NULL || x->fl_dbl == NULL || x->fl_rep == NULL ||
+        x->due == NULL)
         goto nomem;
     if ((rc = pl_fs_mkdir(root, "xfer")) != 0 && rc != PL_EEXIST)
         goto io;
@@ -213,6 +221,70 @@ cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The first timeout of a request: the configured one, or more on a link
+ * whose measured round trip says so (a slow link with a window of chunks
+ * queued ahead), so that chunks still on their way are not asked for
+ * twice.  Taken when it is checked, so it follows the estimate. */
+static uint32_t
+first_timeout(const ota_xfer_t *x)
+{
+    uint64_t rto;
+
+    if (!x->rtt_known)
+        return x->cfg.timeout_ms;
+    rto = (uint64_t)x->srtt_ms + 4u * (uint64_t)x->rttvar_ms;
+    if (rto < x->cfg.timeout_ms)
+        return x->cfg.timeout_ms;
+    return rto > OTA_XFER_TIMEOUT_MAX_MS ? OTA_XFER_TIMEOUT_MAX_MS
+                                         : (uint32_t)rto;
+}
+
+/* One round-trip sample (RFC 6298, 2.2 and 2.3). */
+static void
+rtt_sample(ota_xfer_t *x, uint64_t r)
+{
+    uint32_t d;
+
+    if (r > OTA_XFER_TIMEOUT_MAX_MS)
+        r = OTA_XFER_TIMEOUT_MAX_MS;
+    if (!x->rtt_known) {
+        x->srtt_ms = (uint32_t)r;
+        x->rttvar_ms = (uint32_t)r / 2;
+        x->rtt_known = true;
+        return;
+    }
+    d = x->srtt_ms > r ? x->srtt_ms - (uint32_t)r : (uint32_t)r - x->srtt_ms;
+    x->rttvar_ms = (3 * x->rttvar_ms + d) / 4;
+    x->srtt_ms = (7 * x->srtt_ms + (uint32_t)r) / 8;
+}
+
+/* Chunk slot k's timeout: the first one, doubled per repeat. */
+static uint64_t
+timeout(const ota_xfer_t *x, uint32_t k)
+{
+    uint64_t t = (uint64_t)first_timeout(x) << x->fl_dbl[k];
+
+    return t < OTA_XFER_TIMEOUT_MAX_MS ? t : OTA_XFER_TIMEOUT_MAX_MS;
+}
+
+/*
+ * When chunk slot k is due again: its timeout counted from when it was
+ * asked or from the last chunk that arrived, whichever is later.  While
+ * chunks keep coming the link is alive, only slow: on a link slower than
+ * a window per timeout (a cellular modem, a throttled uplink) the rest
+ * are queued behind them, and asking again would only queue copies.
+ * Chunks are not lost on a live MQTT session (QoS 1), so a repeat is for
+ * a stalled stream: vmctld restarted, or the broker lost the session.
+ */
+static uint64_t
+due_at(const ota_xfer_t *x, uint32_t k)
+{
+    uint64_t from = x->fl_sent[k] > x->last_rx_ms ? x->fl_sent[k]
+                                                   : x->last_rx_ms;
+
+    return from + timeout(x, k);
+}
+
 /* Ask for the chunks in x->due, coalesced into runs. */
 static void
 send_due(ota_xfer_t *x)
@@ -236,7 +308,7 @@ vmf_code_t
 ota_xfer_pump(ota_xfer_t *x, uint64_t now_ms, uint64_t *next_ms)
 {
     uint64_t next = now_ms + 1000, t;
-    uint32_t i, tmo;
+    uint32_t i;
 
     if (x->from_done || x->have_count == x->n) {
         *next_ms = next;
@@ -248,12 +320,13 @@ ota_xfer_pump(ota_xfer_t *x, uint64_t now_ms, uint64_t *next_ms)
         if (x->resend_all) {
             /* Lost with the connection, not slow: no doubling. */
             x->fl_sent[i] = now_ms;
+            x->fl_rep[i] = 1;
             x->due[x->ndue++] = x->fl[i];
-        } else if (now_ms >= x->fl_sent[i] + x->fl_tmo[i]) {
-            tmo = x->fl_tmo[i] * 2;
-            x->fl_tmo[i] = tmo < OTA_XFER_TIMEOUT_MAX_MS
-                               ? tmo : OTA_XFER_TIMEOUT_MAX_MS;
+        } else if (now_ms >= due_at(x, i)) {
+            if (x->fl_dbl[i] < 16)
+                x->fl_dbl[i]++;
             x->fl_sent[i] = now_ms;
+            x->fl_rep[i] = 1;
             x->due[x->ndue++] = x->fl[i];
             ota__debug("transfer %s: chunk %u timed out; asking again",
                        x->x.id, (unsigned)x->fl[i]);
@@ -266,13 +339,14 @@ ota_xfer_pump(ota_xfer_t *x, uint64_t now_ms, uint64_t *next_ms)
             continue;
         x->fl[x->nfl] = i;
         x->fl_sent[x->nfl] = now_ms;
-        x->fl_tmo[x->nfl] = x->cfg.timeout_ms;
+        x->fl_dbl[x->nfl] = 0;
+        x->fl_rep[x->nfl] = 0;
         x->nfl++;
         x->due[x->ndue++] = i;
     }
     send_due(x);
     for (i = 0; i < x->nfl; i++) {
-        t = x->fl_sent[i] + x->fl_tmo[i];
+        t = due_at(x, i);
         if (t < next)
             next = t;
     }
@@ -307,7 +381,8 @@ fl_drop(ota_xfer_t *x, int k)
 
     x->fl[k] = x->fl[last];
     x->fl_sent[k] = x->fl_sent[last];
-    x->fl_tmo[k] = x->fl_tmo[last];
+    x->fl_dbl[k] = x->fl_dbl[last];
+    x->fl_rep[k] = x->fl_rep[last];
 }
 
 vmf_code_t
@@ -317,8 +392,12 @@ ota_xfer_on_chunk(ota_xfer_t *x, const vmf_chunk_t *c, uint64_t now_ms,
     uint32_t i = c->index;
     int k, rc;
 
-    if (strcmp(c->xfer_id, x->x.id) != 0 || i >= x->n || has(x, i) ||
-        x->from_done)
+    if (strcmp(c->xfer_id, x->x.id) != 0 || i >= x->n || x->from_done)
+        return VMF_OK;
+    /* Even a copy or a damaged one: the stream is moving (due_at()). */
+    if (now_ms > x->last_rx_ms)
+        x->last_rx_ms = now_ms;
+    if (has(x, i))
         return VMF_OK;
     k = fl_find(x, i);
     if (c->len != chunk_len(x, i) || vmf_crc32(c->data, c->len) != c->crc32) {
@@ -344,8 +423,13 @@ ota_xfer_on_chunk(ota_xfer_t *x, const vmf_chunk_t *c, uint64_t now_ms,
     x->have[i / 8] |= (uint8_t)(1u << (i % 8));
     x->have_count++;
     x->done_bytes += c->len;
-    if (k >= 0)
+    if (k >= 0) {
+        /* Karn: a chunk asked for twice gives no sample (which ask did
+         * it answer?). */
+        if (!x->fl_rep[k] && now_ms >= x->fl_sent[k])
+            rtt_sample(x, now_ms - x->fl_sent[k]);
         fl_drop(x, k);
+    }
     if (++x->unsynced >= OTA_XFER_SYNC_CHUNKS ||
         now_ms >= x->last_sync_ms + OTA_XFER_SYNC_MS) {
         if ((rc = persist(x, now_ms)) != 0) {
@@ -358,9 +442,28 @@ ota_xfer_on_chunk(ota_xfer_t *x, const vmf_chunk_t *c, uint64_t now_ms,
 }
 
 void
-ota_xfer_rerequest(ota_xfer_t *x)
+ota_xfer_reconnected(ota_xfer_t *x, bool resumed, uint64_t now_ms)
 {
-    x->resend_all = true;
+    uint32_t i;
+
+    if (!resumed) {
+        x->resend_all = true;
+        return;
+    }
+    /* The doublings while the link was down said nothing about it; and
+     * an answer now would not time one round trip. */
+    for (i = 0; i < x->nfl; i++) {
+        x->fl_dbl[i] = 0;
+        x->fl_rep[i] = 1;
+    }
+    ota_xfer_offline(x, now_ms);
+}
+
+void
+ota_xfer_offline(ota_xfer_t *x, uint64_t now_ms)
+{
+    if (now_ms > x->last_rx_ms)
+        x->last_rx_ms = now_ms;
 }
 
 bool
@@ -430,7 +533,8 @@ ota_xfer_close(ota_xfer_t *x)
     free(x->bad);
     free(x->fl);
     free(x->fl_sent);
-    free(x->fl_tmo);
+    free(x->fl_dbl);
+    free(x->fl_rep);
     free(x->due);
     free(x);
 }

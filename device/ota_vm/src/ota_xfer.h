@@ -21,8 +21,12 @@
  * transfer starts over.
  *
  * Window: at most cfg.window chunks are requested and unanswered.  A
- * request not answered within its timeout (cfg.timeout_ms, doubling per
- * chunk up to OTA_XFER_TIMEOUT_MAX_MS) is repeated.  A chunk whose CRC
+ * request not answered within its timeout is repeated.  The timeout
+ * counts from the request or from the last chunk that arrived, whichever
+ * is later (a stream that moves is alive, only slow); it starts at
+ * cfg.timeout_ms, or at the measured round trip (srtt + 4 rttvar, as
+ * TCP's RTO) when that is longer, and doubles per repeat of a chunk up to
+ * OTA_XFER_TIMEOUT_MAX_MS.  A chunk whose CRC
  * does not match is asked for again; the third bad copy of one chunk
  * fails the transfer with E_CORRUPT_CHUNK.
  *
@@ -90,9 +94,18 @@ vmf_code_t ota_xfer_pump(ota_xfer_t *x, uint64_t now_ms, uint64_t *next_ms);
 vmf_code_t ota_xfer_on_chunk(ota_xfer_t *x, const vmf_chunk_t *c,
                              uint64_t now_ms, char *msg, size_t msglen);
 
-/** Forget what is in flight (after a reconnect): the next pump asks for
- *  it again at once. */
-void ota_xfer_rerequest(ota_xfer_t *x);
+/**
+ * After a reconnect.  On a new session what was in flight is lost: the
+ * next pump asks for it again at once.  On a resumed session the broker
+ * still delivers what was sent meanwhile: every chunk in flight gets a
+ * fresh first timeout from now instead, so that copies are not queued
+ * behind the originals (a slow link takes seconds per chunk).
+ */
+void ota_xfer_reconnected(ota_xfer_t *x, bool resumed, uint64_t now_ms);
+
+/** While disconnected: nothing times out (a request now could not leave;
+ *  it would only come out later as a copy). */
+void ota_xfer_offline(ota_xfer_t *x, uint64_t now_ms);
 
 bool ota_xfer_complete(const ota_xfer_t *x);
 /** @return bytes received so far. */

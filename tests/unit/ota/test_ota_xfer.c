@@ -172,31 +172,112 @@ test_xfer_window_and_timeouts(void **state)
     assert_true(requested(f, 4, 4) && requested(f, 4, 5));
     assert_int_equal(ota_xfer_inflight(x), 4);
 
-    /* t=2000: chunks 2 and 3 (asked at 0) time out and are asked again;
-     * 4 and 5 (asked at 200) are not yet due. */
+    /* A deadline counts from the ask or from the last chunk that came,
+     * whichever is later: chunks came at 200, so at 2000 nothing is due
+     * yet; at 2200, with nothing since, all four are asked again (2 and
+     * 3 asked at 0, 4 and 5 at 200). */
     mark = f->nreq;
-    assert_int_equal(ota_xfer_pump(x, 1999, &next), VMF_OK);
-    assert_int_equal(f->nreq, mark);
     assert_int_equal(ota_xfer_pump(x, 2000, &next), VMF_OK);
-    assert_int_equal(f->nreq, mark + 2);
+    assert_int_equal(f->nreq, mark);
+    assert_int_equal(ota_xfer_pump(x, 2200, &next), VMF_OK);
+    assert_int_equal(f->nreq, mark + 4);
     assert_true(requested(f, mark, 2) && requested(f, mark, 3));
+    assert_true(requested(f, mark, 4) && requested(f, mark, 5));
     assert_int_equal(ota_xfer_inflight(x), 4);
 
-    /* Their timeout doubled: not again at 4000, but at 6000. */
+    /* Their timeout doubled: not again at 4200, but at 6200. */
     mark = f->nreq;
-    assert_int_equal(ota_xfer_pump(x, 2200, &next), VMF_OK); /* 4, 5 */
-    assert_true(requested(f, mark, 4) && requested(f, mark, 5));
-    mark = f->nreq;
-    assert_int_equal(ota_xfer_pump(x, 4000, &next), VMF_OK);
-    assert_false(requested(f, mark, 2));
-    assert_int_equal(ota_xfer_pump(x, 6000, &next), VMF_OK);
+    assert_int_equal(ota_xfer_pump(x, 4200, &next), VMF_OK);
+    assert_int_equal(f->nreq, mark);
+    assert_int_equal(ota_xfer_pump(x, 6200, &next), VMF_OK);
     assert_true(requested(f, mark, 2) && requested(f, mark, 3));
 
-    /* After a reconnect everything in flight is asked for at once. */
+    /* After a reconnect on a new session everything in flight is asked
+     * for at once. */
     mark = f->nreq;
-    ota_xfer_rerequest(x);
-    assert_int_equal(ota_xfer_pump(x, 6001, &next), VMF_OK);
+    ota_xfer_reconnected(x, false, 6201);
+    assert_int_equal(ota_xfer_pump(x, 6201, &next), VMF_OK);
     assert_int_equal(f->nreq, mark + 4);
+    ota_xfer_close(x);
+}
+
+/* A slow link: a window takes longer than the timeout to arrive, but as
+ * long as chunks keep coming nothing is asked twice; when they stop, what
+ * is missing is asked again one timeout after the last arrival, and
+ * that timeout has grown with the measured round trips. */
+static void
+test_xfer_slow_link_no_copies(void **state)
+{
+    fx_t *f = *state;
+    ota_xfer_ops_t ops = { fake_send, f };
+    ota_xfer_t *x = open_x(f, 4, &ops);
+    uint64_t next, t;
+    uint32_t i;
+    size_t mark;
+
+    assert_int_equal(ota_xfer_pump(x, 0, &next), VMF_OK); /* 0..3 */
+    /* One chunk every 1500 ms (a window per 6 s, timeout 2 s). */
+    for (i = 0, t = 1500; i < 4; i++, t += 1500) {
+        assert_int_equal(deliver(f, x, i, false, t), VMF_OK);
+        assert_int_equal(ota_xfer_pump(x, t, &next), VMF_OK);
+        assert_int_equal(f->nreq, 5 + i); /* only the new one, 4 + i */
+        assert_true(requested(f, f->nreq - 1, 4 + i));
+        assert_int_equal(ota_xfer_pump(x, t + 1499, &next), VMF_OK);
+        assert_int_equal(f->nreq, 5 + i);
+    }
+    /* The stream stops after t = 6000.  The round trips (1.5 to 6 s)
+     * give a timeout of 10713 ms (srtt 2533 + 4 x rttvar 2045, as TCP's
+     * RTO), counted from 6000: not the configured 2 s. */
+    mark = f->nreq;
+    assert_int_equal(ota_xfer_pump(x, 8000, &next), VMF_OK);
+    assert_int_equal(ota_xfer_pump(x, 16712, &next), VMF_OK);
+    assert_int_equal(f->nreq, mark);
+    assert_int_equal(ota_xfer_pump(x, 16713, &next), VMF_OK);
+    assert_int_equal(f->nreq, mark + 4);
+    for (i = 4; i < 8; i++)
+        assert_true(requested(f, mark, i));
+    ota_xfer_close(x);
+}
+
+/* Offline, nothing times out; back on a resumed session (the broker
+ * still delivers what it kept), nothing is asked at once, and what has
+ * not come one first timeout later (not a doubled one) is asked again. */
+static void
+test_xfer_offline_and_resumed_session(void **state)
+{
+    fx_t *f = *state;
+    ota_xfer_ops_t ops = { fake_send, f };
+    ota_xfer_t *x = open_x(f, 4, &ops);
+    uint64_t next, t;
+    size_t mark;
+
+    assert_int_equal(ota_xfer_pump(x, 0, &next), VMF_OK); /* 0..3 */
+    /* Link up but silent: 0..3 time out at 2000 and double to 4000. */
+    assert_int_equal(ota_xfer_pump(x, 2000, &next), VMF_OK);
+    assert_int_equal(f->nreq, 8);
+    /* Offline from 2500 to 20000: no request, whatever the timeouts. */
+    for (t = 2500; t <= 20000; t += 500) {
+        ota_xfer_offline(x, t);
+        assert_int_equal(ota_xfer_pump(x, t, &next), VMF_OK);
+    }
+    assert_int_equal(f->nreq, 8);
+    /* Resumed at 20000: nothing at once; the broker's copy of 0 comes. */
+    ota_xfer_reconnected(x, true, 20000);
+    assert_int_equal(ota_xfer_pump(x, 20000, &next), VMF_OK);
+    assert_int_equal(f->nreq, 8);
+    assert_int_equal(deliver(f, x, 0, false, 20500), VMF_OK);
+    assert_int_equal(ota_xfer_pump(x, 20500, &next), VMF_OK);
+    assert_int_equal(f->nreq, 9); /* only the new one, 4 */
+    assert_true(requested(f, 8, 4));
+    /* Nothing more comes: 1..3 are asked again at 22500 (2000 after the
+     * last arrival, not their doubled 4000), 4 with them. */
+    mark = f->nreq;
+    assert_int_equal(ota_xfer_pump(x, 22499, &next), VMF_OK);
+    assert_int_equal(f->nreq, mark);
+    assert_int_equal(ota_xfer_pump(x, 22500, &next), VMF_OK);
+    assert_int_equal(f->nreq, mark + 4);
+    assert_true(requested(f, mark, 1) && requested(f, mark, 2) &&
+                requested(f, mark, 3) && requested(f, mark, 4));
     ota_xfer_close(x);
 }
 
@@ -444,6 +525,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_xfer_slow_link_no_copies,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xfer_offline_and_resumed_session,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_xfer_window_and_timeouts,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_xfer_completes_and_stages,
