@@ -95,6 +95,8 @@ class DockerFleet:
             "VMCTLD_PORT": str(self.port),
             "DEVICE_VMS": self.vms,
             "DEVICE_LABELS": "site=docker,fleet=test",
+            # A dead link is noticed in seconds (test 4's long cut).
+            "DEVICE_OTA_ARGS": "--keepalive 4 " + os.environ.get("FLEET_OTA_ARGS", ""),
         })
         return e
 
@@ -186,11 +188,12 @@ class DockerFleet:
                            container).stdout.strip() == "true"
 
     def host_veth(self, container):
-        """The host end of the container's eth0 (a veth pair)."""
+        """The host end of the container's network interface (a veth
+        pair; eth0, or eth1 after a `docker network connect`)."""
         pid = self.pid(container)
-        out = run(["nsenter", "-t", str(pid), "-n", "ip", "-o", "link",
-                   "show", "eth0"]).stdout
-        m = re.search(r"eth0@if(\d+):", out)
+        out = run(["nsenter", "-t", str(pid), "-n", "ip", "-o",
+                   "link"]).stdout
+        m = re.search(r"^\d+: \S+@if(\d+):", out, re.M)
         if not m:
             raise FleetError("no veth peer in: " + out.strip())
         for line in run(["ip", "-o", "link"]).stdout.splitlines():

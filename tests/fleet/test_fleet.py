@@ -12,9 +12,12 @@ host's vmctl.  The tests run in this order, on one fleet:
      their uptime and counted on without a break);
   3. a canary rollout of a package that traps at start: the canary rolls
      back, the rollout pauses by itself, the other devices are untouched;
-  4. a device's network is cut (docker network disconnect, connect) in
-     the middle of its transfer, slowed by tc: the transfer resumes
-     where it was and completes;
+  4. a device's network is cut (docker network disconnect, connect)
+     twice in the middle of its transfer, slowed by tc: 2 s (the TCP
+     connection survives) and 15 s (past the 4 s MQTT keep-alive: the
+     broker publishes the device's Will, the device reconnects and
+     vmctld sees it online again within 30 s); the transfer resumes
+     where it was each time and completes;
   5. a device container is SIGKILLed in the middle of a swap: after it
      starts again it runs the old version or the new one, and vmctld,
      the device itself and the VM's own log agree which;
@@ -241,6 +244,10 @@ class Tests:
 
     # 4 ------------------------------------------------------------------
     def t4_network_cut(self):
+        """Two cuts of one transfer: a short one (2 s, under the MQTT
+        keep-alive: the TCP connection survives) and a long one (15 s,
+        past the fleet's 4 s keep-alive: the broker drops the device and
+        publishes its Will, the device reconnects)."""
         f = self.f
         d = self.ids[1]
         c = f.devices[d]
@@ -252,41 +259,65 @@ class Tests:
                                                 960 * 1024))
         pkg = self.pkg(big, "sensor", "4.0.0")
         try:
-            veth = f.throttle(c, "1mbit")
+            veth = f.throttle(c, "512kbit")
         except FleetError as e:
             raise Failed("cannot slow the device's link with tc: %s" % e)
         t0 = time.time()
         rid = rollout_id(f.vmctl("update", d, "sensor", pkg, "--canary",
                                  "0"))
 
-        def in_transfer():
-            cs = [x for x in f.commands(d, 3) if x["rollout"] == rid]
-            if cs and (cs[0]["final"] or cs[0]["percent"] >= 20):
-                return cs[0]
-            return None
-        cmd = wait_for("the transfer at 20%", in_transfer, 60, 0.1)
-        check(not cmd["final"] and cmd["percent"] < 100,
-              "the transfer was over before the cut: %s" % cmd["state"])
-        t_cut = time.time()
-        f.docker("network", "disconnect", f.network, c)
-        time.sleep(4)
-        f.docker("network", "connect", f.network, c)
-        t_re = time.time()
+        def at(pct):
+            def cond():
+                cs = [x for x in f.commands(d, 3) if x["rollout"] == rid]
+                if cs and (cs[0]["final"] or cs[0]["percent"] >= pct):
+                    return cs[0]
+                return None
+            cmd = wait_for("the transfer at %d%%" % pct, cond, 90, 0.1)
+            check(not cmd["final"] and cmd["percent"] < 100,
+                  "the transfer was over before the cut: %s" %
+                  cmd["state"])
+            return cmd
+
+        def offline():
+            return not any(x["id"] == d and x["online"]
+                           for x in f.devices_json())
+        cuts = []
+        for pct, secs in ((15, 2.0), (50, 15.0)):
+            cmd = at(pct)
+            t_cut = time.time()
+            f.docker("network", "disconnect", f.network, c)
+            seen_off = None
+            while time.time() < t_cut + secs:
+                if seen_off is None and secs > 5 and offline():
+                    seen_off = time.time() - t_cut
+                time.sleep(0.2)
+            f.docker("network", "connect", f.network, c)
+            cuts.append((t_cut, time.time(), seen_off))
+            f.throttle(c, "512kbit")  # a new veth: slow it again
+        t_re = cuts[1][1]
+        try:
+            wait_for("vmctld to see %s online again" % d,
+                     lambda: not offline(), 30, 0.2)
+        except FleetError:
+            raise Failed("%s not back online in vmctld within 30 s of the "
+                         "network's return" % d)
+        online_s = time.time() - t_re
+        check(cuts[1][2] is not None,
+              "vmctld never saw %s offline in a 15 s cut (no Will?)" % d)
         w = f.vmctl("rollout", "wait", rid, "--timeout", "180",
                     check=False, timeout=240)
-        check(w.returncode == 0, "rollout %s after the cut: exit %d: %s" %
+        check(w.returncode == 0, "rollout %s after the cuts: exit %d: %s" %
               (rid, w.returncode, (w.stdout + w.stderr).strip()[-400:]))
         cmd = f.vmctl_json("command", "show", cmd["id"])
-        check(cmd["code"] == "OK", "update after the cut: %s %s" %
+        check(cmd["code"] == "OK", "update after the cuts: %s %s" %
               (cmd["code"], cmd["message"]))
         check(f.vm(d, "sensor")["version"] == "4.0.0" and
               f.local_vms(c)["sensor"]["version"] == "4.0.0",
               "device %s does not run sensor 4.0.0" % d)
-        prog = []
-        mqtt = "kept its MQTT connection"
+        prog, conns = [], []
         for t, line in f.logs_since(c, t0):
-            if t > t_cut and "ota: mqtt: connected to" in line:
-                mqtt = "reconnected MQTT %.1f s after it" % (t - t_re)
+            if "ota: mqtt: connected to" in line:
+                conns.append(t)
             m = re.search(r"transfer (\d+)% \((\d+)/(\d+) bytes\)", line)
             if m:
                 prog.append((t, int(m.group(2)), int(m.group(3))))
@@ -294,18 +325,29 @@ class Tests:
         done = [b for _, b, _ in prog]
         check(done == sorted(done),
               "the transfer went back (started over?): %s" % done)
-        before = [b for t, b, _ in prog if t < t_cut]
-        after = [(t, b) for t, b, _ in prog if t > t_re]
-        check(before and before[-1] > 0 and after,
-              "no progress on both sides of the cut: %s" % done)
-        check(after[0][1] >= before[-1] and prog[-1][1] == prog[-1][2],
-              "the transfer did not resume and complete: %s" % done)
-        say("network cut: %s, 1 Mbit/s (tc on %s), cut at %d%% "
-            "(%d of %d bytes) for %.1f s; %s; transfer moved again "
-            "%.1f s after the reconnect; update done %.1f s after it" %
-            (d, veth, cmd_pct(prog, t_cut), before[-1], prog[-1][2],
-             t_re - t_cut, mqtt, after[0][0] - t_re,
-             cmd["updated_ms"] / 1000.0 - t_re))
+        check(prog[-1][1] == prog[-1][2], "the transfer did not complete")
+        (c1, r1, _), (c2, r2, off2) = cuts
+        recon = [t for t in conns if t > c2]
+        check(recon, "the device did not reconnect to the broker after "
+              "the long cut")
+        say("network cuts of %s's 1 MB transfer at 512 kbit/s (tc on %s):"
+            % (d, veth))
+        for i, (tc, tr, _) in enumerate(cuts):
+            before = [b for t, b, _ in prog if t < tc]
+            after = [(t, b) for t, b, _ in prog if t > tr]
+            check(before and after and after[0][1] >= before[-1],
+                  "cut %d: the transfer did not resume: %s" % (i + 1, done))
+            mq = [t for t in conns if tc < t]
+            say("  cut %d at %d%% for %.1f s: %s; transfer moved again "
+                "%.1f s after the reconnect" %
+                (i + 1, 100 * before[-1] // prog[-1][2], tr - tc,
+                 ("MQTT reconnected %.1f s after it" % (mq[0] - tr))
+                 if mq and (i == 1 or mq[0] < c2) else
+                 "the MQTT connection survived", after[0][0] - tr))
+        say("  vmctld saw it offline %.1f s into the long cut (its Will) "
+            "and online again %.1f s after the network came back; update "
+            "done %.1f s after that" %
+            (off2, online_s, cmd["updated_ms"] / 1000.0 - r2))
 
     # 5 ------------------------------------------------------------------
     def t5_kill_mid_swap(self):
@@ -493,12 +535,6 @@ class Tests:
             "%.1f s" % (t_up - t0, ", ".join(
                 "%.1f" % (conn[d] - t_up) for d in self.ids), worst,
                 max(answered.values()) - t_up))
-
-
-def cmd_pct(prog, t_cut):
-    before = [(b, total) for t, b, total in prog if t < t_cut]
-    b, total = before[-1]
-    return 100 * b // total
 
 
 ORDER = [("1", "t1_fleet_up"), ("2", "t2_update_all"),
