@@ -511,6 +511,21 @@ class Tests:
         except FleetError:
             raise Failed("not reconnected within 30 s of the broker's "
                          "restart: %s" % sorted(set(self.ids) - set(conn)))
+        # The broker's own account: "New client connected from ... as ID".
+        seen = {}
+
+        def broker_saw():
+            for t, line in f.logs_since(broker, t0):
+                m = re.search(r"New client connected from \S+ as (\S+) ",
+                              line)
+                if m and m.group(1) in self.ids and m.group(1) not in seen:
+                    seen[m.group(1)] = t
+            return len(seen) == len(self.ids)
+        try:
+            wait_for("the broker to log every device", broker_saw, 10, 0.25)
+        except FleetError:
+            raise Failed("the broker logged no reconnection of %s" %
+                         sorted(set(self.ids) - set(seen)))
         answered = {}
 
         def reports():
@@ -531,10 +546,11 @@ class Tests:
                   "vmctld has not heard from %s since the restart" % d)
         worst = max(conn.values()) - t_up
         say("broker restart took %.1f s; devices reconnected %s s after "
-            "it was back (largest %.1f s); all answered vmctld within "
-            "%.1f s" % (t_up - t0, ", ".join(
-                "%.1f" % (conn[d] - t_up) for d in self.ids), worst,
-                max(answered.values()) - t_up))
+            "it was back (largest %.1f s; the broker logged the last at "
+            "%.1f s); all answered vmctld within %.1f s" %
+            (t_up - t0, ", ".join("%.1f" % (conn[d] - t_up)
+                                  for d in self.ids), worst,
+             max(seen.values()) - t_up, max(answered.values()) - t_up))
 
 
 ORDER = [("1", "t1_fleet_up"), ("2", "t2_update_all"),
