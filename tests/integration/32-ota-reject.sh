@@ -12,7 +12,9 @@
 # 1.0.0, its restart count is unchanged and it keeps ticking.  VM q has a
 # storage_quota (20000) below the module (~35 KB, under max_package):
 # its update ends E_QUOTA, checked against q's real quota as vmrt
-# reports it, and q is untouched.
+# reports it, and q is untouched.  A package for q bigger than its quota
+# plus the largest manifest and signature is refused E_QUOTA before any
+# chunk is asked for (no progress event).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/ota-lib.sh"
@@ -28,12 +30,14 @@ pack b 1.1.0 "$new" "$work/foreign.vpk" --key "$work/keys/other.key" ||
 pack c 1.1.0 "$new" "$work/for-c.vpk" || { fail "pack c"; finish; }
 pack q 1.1.0 "$new" "$work/for-q.vpk" || { fail "pack q"; finish; }
 pack b 0.9.0 "$new" "$work/old.vpk" || { fail "pack 0.9.0"; finish; }
-# A valid module made big with a custom section appended (id 0).
-python3 - "$new" "$work/big.wasm" <<'PY' || { fail "pad module"; finish; }
+# pad SRC DST BYTES: a valid module made big with a custom section of
+# BYTES zeros appended (id 0).
+pad() {
+    python3 - "$1" "$2" "$3" <<'PY'
 import sys
 mod = open(sys.argv[1], "rb").read()
 name = b"pad"
-body = bytes([len(name)]) + name + b"\0" * 200000
+body = bytes([len(name)]) + name + b"\0" * int(sys.argv[3])
 def leb(n):
     out = bytearray()
     while True:
@@ -43,7 +47,14 @@ def leb(n):
             return bytes(out)
 open(sys.argv[2], "wb").write(mod + b"\0" + leb(len(body)) + body)
 PY
+}
+pad "$new" "$work/big.wasm" 200000 || { fail "pad module"; finish; }
 pack b 1.1.0 "$work/big.wasm" "$work/big.vpk" || { fail "pack big"; finish; }
+# For q: ~136 KB, under max_package but over q's quota (20000) plus the
+# most a manifest and signature can add (VPK_OVERHEAD_MAX, ~66 KB).
+pad "$new" "$work/q-mid.wasm" 100000 || { fail "pad q"; finish; }
+pack q 1.1.0 "$work/q-mid.wasm" "$work/q-mid.vpk" ||
+    { fail "pack q-mid"; finish; }
 # Flip one byte inside the DER signature (the last bytes of the file).
 python3 - "$work/good.vpk" "$work/badsig.vpk" <<'PY' || { fail "badsig"; finish; }
 import sys
@@ -112,6 +123,19 @@ grep -q "^result E_QUOTA: .*quota of 20000" "$work/quota.out" && ok ||
     fail "quota: q touched: $(vm_field q version) $(vm_field q state)"
 ticking q && ok || fail "quota: q stopped ticking"
 ctl logs q | grep >/dev/null 'downtime_us=' && fail "q was restarted" || ok
+grep -q '^event progress' "$work/quota.out" && ok ||
+    fail "quota: the small package was not downloaded before its check"
+
+say "far over q's storage quota -> E_QUOTA before any download"
+fs --timeout 90 --expect E_QUOTA update --vm q --vpk "$work/q-mid.vpk" \
+    >"$work/quota2.out" 2>&1 && ok ||
+    fail "quota (early): exit $?, want the final code E_QUOTA"
+cat "$work/quota2.out"
+grep -q "^result E_QUOTA: .*nothing was downloaded" "$work/quota2.out" &&
+    ok || fail "quota (early): no E_QUOTA before the transfer"
+grep -q '^event progress' "$work/quota2.out" &&
+    fail "quota (early): the package was downloaded anyway" || ok
+[ "$(vm_field q version)" = 1.0.0 ] && ok || fail "quota (early): q touched"
 
 say "a good update still goes through afterwards"
 fs --timeout 90 update --vm b --vpk "$work/good.vpk" --health-ms 300 \

@@ -19,6 +19,10 @@
 #define VPK_MANIFEST_MAX    (64u * 1024u)           /* bytes */
 #define VPK_MODULE_MAX      (64u * 1024u * 1024u)   /* bytes */
 #define VPK_SIG_MAX         256u                    /* bytes */
+/* The most a package can add to its module: the four length and magic
+ * words, the largest manifest and the largest signature
+ * (docs/package-format.md). */
+#define VPK_OVERHEAD_MAX    (20u + VPK_MANIFEST_MAX + VPK_SIG_MAX)
 
 #define VPK_NAME_MAX        64  /* vm_name, including the NUL */
 #define VPK_VERSION_MAX     64  /* semver strings, including the NUL */

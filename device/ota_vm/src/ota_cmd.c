@@ -667,6 +667,23 @@ do_update(worker_t *w, job_t *j, char *msg, size_t msglen, char *version,
         snprintf(msg, msglen, "%s needs a transfer", vmf_cmd_name(j->c.kind));
         return VMF_E_INVALID;
     }
+    /* A package too big for the VM's storage quota whatever its
+     * manifest is refused before a byte is asked for: on a metered link
+     * a download that can only end in E_QUOTA is money lost.  (Below
+     * this bound the module's real size is checked after the transfer.)
+     * A staged package passed the full check, so never trips this. */
+    if (j->c.kind == VMF_CMD_UPDATE &&
+        vm_info(o, j->c.vm, &info, imsg, sizeof(imsg)) == 1 &&
+        info.storage_quota != 0 &&
+        j->c.xfer.size > info.storage_quota + (uint64_t)VPK_OVERHEAD_MAX) {
+        snprintf(msg, msglen, "package of %llu bytes cannot fit VM %s's "
+                 "storage quota of %llu; nothing was downloaded",
+                 (unsigned long long)j->c.xfer.size, j->c.vm,
+                 (unsigned long long)info.storage_quota);
+        ota__log("%s: rejected: E_QUOTA: %s", j->what, msg);
+        ota__strlcpy(version, info.version, vlen);
+        return VMF_E_QUOTA;
+    }
     if ((code = pull(w, j, &pkg, &plen, msg, msglen)) != VMF_OK)
         return code;
     memset(&v, 0, sizeof(v));
