@@ -45,7 +45,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,6 +62,7 @@
 #include "ctld.h"
 #include "http.h"
 #include "log.h"
+#include "pl/fs.h"
 #include "registry.h"
 #include "vmf/vpk.h"
 
@@ -198,15 +198,6 @@ static uint8_t snap[2000];
 static unsigned writes_ok;      /* since the last fresh core */
 static bool verbose;            /* VMF_FUZZ_API_VERBOSE: log each answer */
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void
 write_file(const char *p, const void *data, size_t len)
 {
@@ -325,7 +316,7 @@ core_down(void)
     ctld_destroy(core);
     core = NULL;
     if (run_dir[0] != '\0')
-        nftw(run_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        pl_fs_remove_tree(run_dir);
     run_dir[0] = '\0';
 }
 
@@ -336,7 +327,7 @@ at_exit(void)
     vmctld_config_free(&cfg);
     free(pkg);
     if (base[0] != '\0')
-        nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        pl_fs_remove_tree(base);
 }
 
 static void

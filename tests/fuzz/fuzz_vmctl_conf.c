@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "pl/fs.h"
 
 #define ARGS_MAX 32
 
@@ -53,20 +53,11 @@ die(const char *what, const char *detail)
     abort();
 }
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void
 cleanup(void)
 {
     if (dir[0] != '\0')
-        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        pl_fs_remove_tree(dir);
 }
 
 /* ---- seeds ----------------------------------------------------------- */
